@@ -1,0 +1,183 @@
+"""HTTP Task Queue (htq) command-line interface
+
+Usage:
+    htq server [--host <host>] [--port <port>] [--redis <redis>] [--debug]
+    htq worker [--threads <n>] [--redis <redis>] [--debug]
+    htq tui [--url <url>] [--interval <seconds>]
+    htq up [--host <host>] [--port <port>] [--redis <redis>] [--threads <n>] [--debug]
+    htq (server|worker|up) [options]
+    htq -h | --help
+    htq -v | --version
+
+Options:
+    -h --help           Show this screen.
+    -v --version        Show version.
+    --debug             Turns on debug logging.
+    --host <host>       Host of the HTTP service [default: localhost].
+    --port <port>       Port of the HTTP service [default: 5000].
+    --redis <redis>     Host/port of the Redis server [default: localhost:6379].
+    --threads <n>       Number of threads a worker should spawn [default: 10].
+
+More options:
+    --prefix <name>     Namespace of htq's keys in Redis [default: htq].
+    --ttl <seconds>     Keep finished requests this long, 0 = forever [default: 604800].
+    --xheaders          Server: trust X-Forwarded-* headers (behind a proxy).
+    --processes <n>     Server: processes to fork, 0 = one per core [default: 1].
+    --max-body <bytes>  Server: largest request description accepted [default: 10485760].
+    --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
+    --grace <seconds>   Worker: time in-flight requests get after SIGTERM [default: 30].
+    --max-response-bytes <bytes>  Worker: cut response bodies above this [default: 10485760].
+    --trust-env         Worker: use HTTP(S)_PROXY and other proxy variables.
+    --data-dir <dir>    Up: where the embedded Valkey keeps its data [default: .htq].
+    --url <url>         TUI: the htq server to talk to [default: http://localhost:5000/].
+    --interval <seconds>  TUI: seconds between refreshes [default: 1].
+
+Every option can also be set by an environment variable named HTQ_ and the option's
+name in capitals, with dashes as underscores: HTQ_REDIS, HTQ_PORT, HTQ_MAX_RESPONSE_BYTES...
+A command-line option wins over its variable.
+
+`htq up` runs the server and a worker together on an embedded Valkey that keeps its data
+in the data directory, unless a Redis is named with --redis or HTQ_REDIS.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from docopt import DocoptExit, docopt
+
+from htq import __version__
+from htq.config import (
+    ServerConfig,
+    StoreConfig,
+    TuiConfig,
+    WorkerConfig,
+    explicitly_set,
+    http_url,
+    merge_env,
+    number,
+    prefix,
+    redis_url,
+)
+from htq.errors import ConfigError
+
+# Which options each command takes (the `[options]` line accepts all; the rest are refused).
+_COMMON = {"--redis", "--debug", "--prefix", "--ttl"}
+_ALLOWED = {
+    "server": _COMMON | {"--host", "--port", "--xheaders", "--processes", "--max-body"},
+    "worker": _COMMON
+    | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
+    "up": _COMMON
+    | {"--host", "--port", "--threads", "--lease", "--grace", "--max-response-bytes",
+       "--trust-env", "--xheaders", "--max-body", "--data-dir"},
+    "tui": {"--url", "--interval"},
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = docopt(__doc__, argv=argv, version=f"htq {__version__}")
+    except DocoptExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    command = next(c for c in ("server", "worker", "tui", "up") if args[c])
+    try:
+        _refuse_foreign_options(command, argv)
+        options = merge_env(args, argv)
+        return _dispatch(command, options, argv)
+    except ConfigError as exc:
+        print(f"htq {command}: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _refuse_foreign_options(command: str, argv: Sequence[str]) -> None:
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and name not in _ALLOWED[command] | {"--help", "--version"}:
+            raise ConfigError(f"{name} is not an option of `htq {command}` (see htq -h)")
+
+
+def _dispatch(command: str, options: dict[str, Any], argv: Sequence[str]) -> int:
+    # Every option is checked before anything starts, so a bad value costs one line, not a trace.
+    if command == "tui":
+        tui = tui_config(options)
+        from htq.tui import run_tui
+
+        return run_tui(tui)
+    _setup_logging(bool(options.get("--debug")))
+    if command == "server":
+        server = server_config(options)
+        from htq.server import serve
+
+        return serve(server)
+    if command == "worker":
+        worker = worker_config(options)
+        from htq.worker import work
+
+        return work(worker)
+    server, worker = server_config(options), worker_config(options)
+    from htq.up import up
+
+    embedded = not explicitly_set("--redis", argv)
+    return up(server, worker, embedded=embedded, data_dir=options["--data-dir"])
+
+
+def store_config(options: dict[str, Any]) -> StoreConfig:
+    return StoreConfig(
+        redis_url=redis_url(options["--redis"]),
+        prefix=prefix(options["--prefix"]),
+        ttl=number("--ttl", options["--ttl"], int, low=0),
+    )
+
+
+def server_config(options: dict[str, Any]) -> ServerConfig:
+    host = options["--host"].strip()
+    if not host:
+        raise ConfigError("--host: must not be empty")
+    return ServerConfig(
+        host=host,
+        port=number("--port", options["--port"], int, low=0, high=65535),
+        store=store_config(options),
+        debug=bool(options["--debug"]),
+        xheaders=bool(options["--xheaders"]),
+        processes=number("--processes", options["--processes"], int, low=0, high=256),
+        max_body=number("--max-body", options["--max-body"], int, low=1024),
+    )
+
+
+def worker_config(options: dict[str, Any]) -> WorkerConfig:
+    return WorkerConfig(
+        threads=number("--threads", options["--threads"], int, low=1, high=1000),
+        store=store_config(options),
+        debug=bool(options["--debug"]),
+        lease=number("--lease", options["--lease"], float, low=1, high=3600),
+        grace=number("--grace", options["--grace"], float, low=0, high=86400),
+        max_response_bytes=number(
+            "--max-response-bytes", options["--max-response-bytes"], int, low=0
+        ),
+        trust_env=bool(options["--trust-env"]),
+    )
+
+
+def tui_config(options: dict[str, Any]) -> TuiConfig:
+    return TuiConfig(
+        url=http_url(options["--url"]),
+        interval=number("--interval", options["--interval"], float, low=0.1, high=3600),
+    )
+
+
+def _setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(message)s",
+        stream=sys.stdout,
+    )
+    # Third-party chatter would drown the spec's `[<uuid>] ...` lines in --debug mode.
+    for noisy in ("httpx", "httpcore", "asyncio", "tornado.access", "redis"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

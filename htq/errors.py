@@ -1,0 +1,67 @@
+"""The one exception tree; the server maps it to HTTP answers in one place.
+
+    HtqError                 every error htq raises on purpose
+    ├── ClientError          the caller asked for something wrong (4xx)
+    │   ├── MalformedRequest     400 the body is not a JSON object
+    │   ├── InvalidField         422 a field has a bad value, or is unknown
+    │   ├── BodyTooLarge         413 the body is over the size limit
+    │   ├── UnsupportedMediaType 415 the body is not JSON
+    │   └── NotFound             404 no such request, or no response (yet, or any more)
+    ├── StoreUnavailable     503 Redis cannot be reached
+    └── ConfigError          a bad option value or setting (the CLI prints it and exits 2)
+"""
+
+from __future__ import annotations
+
+
+class HtqError(Exception):
+    """Base of every error htq raises on purpose."""
+
+    status_code = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+
+class ClientError(HtqError):
+    status_code = 400
+    code = "bad_request"
+
+
+class MalformedRequest(ClientError):
+    status_code = 400
+    code = "malformed"
+
+
+class InvalidField(ClientError):
+    status_code = 422
+    code = "invalid"
+
+
+class BodyTooLarge(ClientError):
+    status_code = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(ClientError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class NotFound(ClientError):
+    status_code = 404
+    code = "not_found"
+
+
+class StoreUnavailable(HtqError):
+    status_code = 503
+    code = "unavailable"
+
+
+class ConfigError(HtqError):
+    code = "config"

@@ -1,0 +1,776 @@
+"""THE Redis data model: every key, Lua script and transition, for the async server and threaded worker.
+
+Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot):
+
+    {p}:req:<uuid>     hash   request (JSON resource), status, seq, time, token, attempts,
+                              id, worker, response (JSON, once answered)
+    {p}:queue          list   uuids ready to send; new ones LPUSHed, workers take from the right
+    {p}:claiming       list   uuids a worker has BLMOVEd out of the queue and not yet claimed
+    {p}:claiming:seen  set    the reaper's last look at `claiming` (stuck entries go back)
+    {p}:leases         zset   pending uuid -> lease deadline (ms); renewed by the holder
+    {p}:index:<status> zset   uuid -> seq, one per status; listing is O(log n + page)
+    {p}:index:all      zset   uuid -> seq, every request
+    {p}:expiry         zset   finished uuid -> when its hash expires (ms); purge trims indexes
+    {p}:ids            hash   client `id` -> uuid of its latest unfinished request
+    {p}:seq            string the sequence that orders requests (newest = highest)
+    {p}:stats          hash   counters: fenced (stale results refused), requeued, lost
+    {p}:reaper         string a short lock electing the worker that reaps expired leases
+
+Channels: `{p}:done` carries the uuid of each request that finishes (waiters on /response/),
+`{p}:cancel` the uuid of each pending request canceled (the worker holding it interrupts).
+
+Every transition is one Lua script with every key it touches passed in KEYS. A claim issues a
+fencing token; results, renewals and hand-backs with a stale token are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from redis.exceptions import BusyLoadingError, NoScriptError
+
+from htq.config import StoreConfig
+from htq.models import ANSWERED, TERMINAL, Status, now_ms, response_resource
+
+log = logging.getLogger(__name__)
+
+#: Exceptions that mean "Redis cannot be reached right now" (the server answers 503).
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    BusyLoadingError,
+    ConnectionError,
+    OSError,
+)
+
+_INDEXED = (*Status.__members__.values(),)
+
+
+class Keys:
+    """Every key and channel name of one namespace, built in one place."""
+
+    def __init__(self, prefix: str) -> None:
+        tag = f"{{{prefix}}}"
+        self.prefix = prefix
+        self.queue = f"{tag}:queue"
+        self.claiming = f"{tag}:claiming"
+        self.claiming_seen = f"{tag}:claiming:seen"
+        self.leases = f"{tag}:leases"
+        self.expiry = f"{tag}:expiry"
+        self.ids = f"{tag}:ids"
+        self.seq = f"{tag}:seq"
+        self.stats = f"{tag}:stats"
+        self.reaper = f"{tag}:reaper"
+        self.all = f"{tag}:index:all"
+        self.done_channel = f"{tag}:done"
+        self.cancel_channel = f"{tag}:cancel"
+        self._tag = tag
+
+    def request(self, uuid: str) -> str:
+        return f"{self._tag}:req:{uuid}"
+
+    def index(self, status: Status | str) -> str:
+        return f"{self._tag}:index:{status}"
+
+    def script_keys(self, uuid: str, other: str | None = None) -> list[str]:
+        """The fixed KEYS layout every transition script shares (see _PRELUDE)."""
+        keys = [
+            self.request(uuid),
+            self.queue,
+            self.claiming,
+            self.leases,
+            self.expiry,
+            self.ids,
+            self.stats,
+            self.seq,
+            *(self.index(s) for s in _INDEXED),
+            self.all,
+        ]
+        if other is not None:
+            keys.append(self.request(other))
+        return keys
+
+
+# Shared by every transition script. ARGV[1], ARGV[2] are the done and cancel channels; a
+# script's own arguments start at ARGV[3].
+_PRELUDE = """
+local REQ, QUEUE, CLAIMING, LEASES, EXPIRY, IDS, STATS, SEQ = unpack(KEYS, 1, 8)
+local INDEX = {queued=KEYS[9], pending=KEYS[10], success=KEYS[11], error=KEYS[12],
+               timeout=KEYS[13], canceled=KEYS[14]}
+local ALL = KEYS[15]
+local DONE_CH, CANCEL_CH = ARGV[1], ARGV[2]
+
+local function move(req, uuid, old, new)
+  local seq = redis.call('HGET', req, 'seq')
+  redis.call('ZREM', INDEX[old], uuid)
+  redis.call('ZADD', INDEX[new], seq, uuid)
+  redis.call('HSET', req, 'status', new)
+end
+
+-- Make a request terminal: index, lease, id, retention, and wake the waiters.
+local function finish(req, uuid, old, new, now, ttl)
+  move(req, uuid, old, new)
+  redis.call('HSET', req, 'finished', now)
+  redis.call('ZREM', LEASES, uuid)
+  local id = redis.call('HGET', req, 'id')
+  if id and id ~= '' and redis.call('HGET', IDS, id) == uuid then
+    redis.call('HDEL', IDS, id)
+  end
+  if ttl > 0 then
+    redis.call('PEXPIRE', req, ttl * 1000)
+    redis.call('ZADD', EXPIRY, now + ttl * 1000, uuid)
+  end
+  redis.call('PUBLISH', DONE_CH, uuid)
+end
+
+-- Cancel: queued/pending stop; answered ones lose their response. Returns the old status.
+local function cancel(req, uuid, now, ttl)
+  local status = redis.call('HGET', req, 'status')
+  if not status or status == 'canceled' then return status end
+  if status == 'pending' then
+    finish(req, uuid, status, 'canceled', now, ttl)
+    redis.call('HINCRBY', req, 'token', 1)
+    redis.call('PUBLISH', CANCEL_CH, uuid)
+  else
+    redis.call('HDEL', req, 'response')
+    finish(req, uuid, status, 'canceled', now, ttl)
+  end
+  return status
+end
+"""
+
+_ENQUEUE = """
+local uuid, request, now, id, expected, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
+if id ~= '' then
+  local current = redis.call('HGET', IDS, id) or ''
+  if current ~= expected then return 'retry' end
+  if current ~= '' then
+    local status = redis.call('HGET', KEYS[16], 'status')
+    if status == 'queued' or status == 'pending' then cancel(KEYS[16], current, now, ttl) end
+  end
+  redis.call('HSET', IDS, id, uuid)
+end
+local seq = redis.call('INCR', SEQ)
+redis.call('HSET', REQ, 'request', request, 'status', 'queued', 'seq', seq, 'time', now,
+           'token', 0, 'attempts', 0, 'id', id)
+redis.call('ZADD', ALL, seq, uuid)
+redis.call('ZADD', INDEX.queued, seq, uuid)
+redis.call('LPUSH', QUEUE, uuid)
+return 'ok'
+"""
+
+_CLAIM = """
+local uuid, worker, deadline, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+redis.call('LREM', CLAIMING, 1, uuid)
+if redis.call('HGET', REQ, 'status') ~= 'queued' then return false end
+move(REQ, uuid, 'queued', 'pending')
+local token = redis.call('HINCRBY', REQ, 'token', 1)
+local attempts = redis.call('HINCRBY', REQ, 'attempts', 1)
+redis.call('HSET', REQ, 'worker', worker, 'claimed', now)
+redis.call('ZADD', LEASES, deadline, uuid)
+return {token, attempts, redis.call('HGET', REQ, 'request')}
+"""
+
+_HELD = """
+local function held(uuid, token)
+  return redis.call('HGET', REQ, 'status') == 'pending' and redis.call('HGET', REQ, 'token') == token
+end
+"""
+
+_RENEW = (
+    _HELD
+    + """
+local uuid, token, deadline = ARGV[3], ARGV[4], tonumber(ARGV[5])
+if not held(uuid, token) then return 0 end
+redis.call('ZADD', LEASES, 'XX', deadline, uuid)
+return 1
+"""
+)
+
+_COMPLETE = (
+    _HELD
+    + """
+local uuid, token, status, response, now, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+if not held(uuid, token) then
+  redis.call('HINCRBY', STATS, 'fenced', 1)
+  return 0
+end
+redis.call('HSET', REQ, 'response', response)
+finish(REQ, uuid, 'pending', status, now, ttl)
+return 1
+"""
+)
+
+_RELEASE = (
+    _HELD
+    + """
+local uuid, token = ARGV[3], ARGV[4]
+if not held(uuid, token) then return 0 end
+move(REQ, uuid, 'pending', 'queued')
+redis.call('HINCRBY', REQ, 'token', 1)
+redis.call('HINCRBY', REQ, 'attempts', -1)
+redis.call('ZREM', LEASES, uuid)
+redis.call('RPUSH', QUEUE, uuid)
+return 1
+"""
+)
+
+_REQUEUE_EXPIRED = """
+local uuid, now, max_attempts, ttl, lost = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local deadline = tonumber(redis.call('ZSCORE', LEASES, uuid))
+if not deadline or deadline > now then return 'held' end
+if redis.call('HGET', REQ, 'status') ~= 'pending' then
+  redis.call('ZREM', LEASES, uuid)
+  return 'stale'
+end
+redis.call('HINCRBY', REQ, 'token', 1)
+if tonumber(redis.call('HGET', REQ, 'attempts')) >= max_attempts then
+  redis.call('HSET', REQ, 'response', lost)
+  redis.call('HINCRBY', STATS, 'lost', 1)
+  finish(REQ, uuid, 'pending', 'error', now, ttl)
+  return 'lost'
+end
+move(REQ, uuid, 'pending', 'queued')
+redis.call('ZREM', LEASES, uuid)
+redis.call('RPUSH', QUEUE, uuid)
+redis.call('HINCRBY', STATS, 'requeued', 1)
+return 'requeued'
+"""
+
+_CANCEL = """
+local uuid, now, ttl = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+return cancel(REQ, uuid, now, ttl)
+"""
+
+_DELETE_RESPONSE = """
+local uuid = ARGV[3]
+return redis.call('HDEL', REQ, 'response')
+"""
+
+# Entries stuck in `claiming` (a worker died between BLMOVE and its claim) go back to the queue
+# when two looks, one reaper period apart, both see them. The claim script skips non-queued ones.
+_RESCUE_CLAIMING = """
+local claiming, seen, queue = KEYS[1], KEYS[2], KEYS[3]
+local before = {}
+for _, uuid in ipairs(redis.call('SMEMBERS', seen)) do before[uuid] = true end
+redis.call('DEL', seen)
+local rescued = 0
+for _, uuid in ipairs(redis.call('LRANGE', claiming, 0, -1)) do
+  if before[uuid] then
+    redis.call('LREM', claiming, 1, uuid)
+    redis.call('RPUSH', queue, uuid)
+    rescued = rescued + 1
+  else
+    redis.call('SADD', seen, uuid)
+  end
+end
+return rescued
+"""
+
+# Drop expired requests from the indexes (their hashes expire by themselves).
+_PURGE = """
+local expiry, all, now, limit = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
+local uuids = redis.call('ZRANGE', expiry, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+for _, uuid in ipairs(uuids) do
+  redis.call('ZREM', all, uuid)
+  for i = 3, #KEYS do redis.call('ZREM', KEYS[i], uuid) end
+  redis.call('ZREM', expiry, uuid)
+end
+return #uuids
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script, run by SHA and loaded on first use (or after a Redis restart)."""
+
+    name: str
+    source: str
+
+    @property
+    def sha(self) -> str:
+        import hashlib
+
+        return hashlib.sha1(self.source.encode()).hexdigest()
+
+
+def _transition(name: str, body: str) -> Script:
+    return Script(name, _PRELUDE + body)
+
+
+ENQUEUE = _transition("enqueue", _ENQUEUE)
+CLAIM = _transition("claim", _CLAIM)
+RENEW = _transition("renew", _RENEW)
+COMPLETE = _transition("complete", _COMPLETE)
+RELEASE = _transition("release", _RELEASE)
+REQUEUE_EXPIRED = _transition("requeue_expired", _REQUEUE_EXPIRED)
+CANCEL = _transition("cancel", _CANCEL)
+DELETE_RESPONSE = _transition("delete_response", _DELETE_RESPONSE)
+RESCUE_CLAIMING = Script("rescue_claiming", _RESCUE_CLAIMING)
+PURGE = Script("purge", _PURGE)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A request a worker holds: it may store a result only while `token` is current."""
+
+    uuid: str
+    token: str
+    attempts: int
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; `cursor` fetches the next page, None when this is the last."""
+
+    items: list[dict[str, Any]]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    uuid: str
+    replaced: str | None  # the uuid of an earlier request with the same `id`, if any
+
+
+class _Model:
+    """What the sync and async stores share: keys, configuration, argument building."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.keys = Keys(config.prefix)
+
+    def _args(self, *args: Any) -> list[Any]:
+        return [self.keys.done_channel, self.keys.cancel_channel, *args]
+
+    @staticmethod
+    def _render_request(raw: bytes | str | None, status: bytes | str | None) -> dict[str, Any] | None:
+        if raw is None or status is None:
+            return None
+        resource: dict[str, Any] = json.loads(raw)
+        resource["status"] = _text(status)
+        return resource
+
+    def _stats_commands(self, pipe: Any) -> None:
+        for status in _INDEXED:
+            pipe.zcard(self.keys.index(status))
+        pipe.zcard(self.keys.all)
+        pipe.hgetall(self.keys.stats)
+
+    @staticmethod
+    def _stats_result(replies: Sequence[Any]) -> dict[str, Any]:
+        counts = {str(status): int(n) for status, n in zip(_INDEXED, replies, strict=False)}
+        counters = {_text(k): int(v) for k, v in replies[len(_INDEXED) + 1].items()}
+        return {
+            "counts": counts,
+            "total": int(replies[len(_INDEXED)]),
+            "queue_depth": counts[Status.QUEUED],
+            "in_flight": counts[Status.PENDING],
+            "fenced": counters.get("fenced", 0),
+            "requeued": counters.get("requeued", 0),
+            "lost": counters.get("lost", 0),
+        }
+
+    def _page_range(self, status: Status | None, cursor: str | None) -> tuple[str, str]:
+        key = self.keys.index(status) if status else self.keys.all
+        return key, f"({int(cursor)}" if cursor else "+inf"
+
+    def _page(self, entries: list[tuple[Any, float]], rows: list[Any], limit: int) -> Page:
+        items = [
+            item
+            for item in (self._render_request(raw, st) for raw, st in rows[:limit])
+            if item is not None
+        ]
+        cursor = str(int(entries[limit - 1][1])) if len(entries) > limit else None
+        return Page(items, cursor)
+
+
+def parse_cursor(cursor: str | None) -> str | None:
+    """A cursor is the sequence number of the last item seen; anything else is rejected."""
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return cursor
+
+
+class Store(_Model):
+    """The blocking store, for the worker's threads and for tests. Thread-safe (a pool)."""
+
+    def __init__(self, config: StoreConfig, *, client: redis.Redis | None = None) -> None:
+        super().__init__(config)
+        self.redis: redis.Redis = client or redis.Redis.from_url(
+            config.redis_url, health_check_interval=10, socket_keepalive=True
+        )
+
+    @classmethod
+    def connect(cls, config: StoreConfig) -> Store:
+        store = cls(config)
+        store.redis.ping()
+        return store
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def _run(self, script: Script, keys: list[str], args: list[Any], client: Any = None) -> Any:
+        client = client or self.redis
+        try:
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return client.eval(script.source, len(keys), *keys, *args)
+
+    def _transition(self, script: Script, uuid: str, *args: Any, other: str | None = None) -> Any:
+        return self._run(script, self.keys.script_keys(uuid, other), self._args(uuid, *args))
+
+    # -- the client side (the server's operations, blocking; used by tests and tools) -------
+
+    def enqueue(self, uuid: str, resource: dict[str, Any]) -> Enqueued:
+        ident = resource.get("id") or ""
+        while True:
+            expected = _text(self.redis.hget(self.keys.ids, ident)) if ident else ""
+            result = self._transition(
+                ENQUEUE, uuid, json.dumps(resource), resource["time"], ident, expected or "",
+                self.config.ttl, other=expected or None,
+            )
+            if _text(result) == "ok":
+                return Enqueued(uuid, expected or None)
+
+    def get(self, uuid: str) -> dict[str, Any] | None:
+        raw, status = self.redis.hmget(self.keys.request(uuid), "request", "status")
+        return self._render_request(raw, status)
+
+    def status(self, uuid: str) -> Status | None:
+        status = self.redis.hget(self.keys.request(uuid), "status")
+        return Status(_text(status)) if status else None
+
+    def response(self, uuid: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(self.keys.request(uuid), "response")
+        return json.loads(raw) if raw else None
+
+    def cancel(self, uuid: str) -> Status | None:
+        old = self._transition(CANCEL, uuid, now_ms(), self.config.ttl)
+        return Status(_text(old)) if old else None
+
+    def stats(self) -> dict[str, Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        self._stats_commands(pipe)
+        return self._stats_result(pipe.execute())
+
+    # -- the worker side -----------------------------------------------------------------
+
+    def wait_for_work(self, timeout: float, client: redis.Redis | None = None) -> str | None:
+        """Block until a uuid can be taken from the queue; it moves to `claiming` meanwhile."""
+        uuid = (client or self.redis).blmove(
+            self.keys.queue, self.keys.claiming, timeout, "RIGHT", "LEFT"
+        )
+        return _text(uuid) if uuid else None
+
+    def claim(self, uuid: str, worker: str, lease: float) -> Claim | None:
+        """Mark a taken uuid pending with a lease and a new fencing token; None if not queued."""
+        now = now_ms()
+        reply = self._transition(CLAIM, uuid, worker, now + int(lease * 1000), now)
+        if not reply:
+            return None
+        token, attempts, raw = reply
+        return Claim(uuid, _text(token), int(attempts), json.loads(raw))
+
+    def renew(self, claims: Sequence[Claim], lease: float) -> list[bool]:
+        """Extend leases; False for each claim no longer held (canceled or taken back)."""
+        deadline = now_ms() + int(lease * 1000)
+        pipe = self.redis.pipeline(transaction=False)
+        for claim in claims:
+            keys = self.keys.script_keys(claim.uuid)
+            pipe.evalsha(RENEW.sha, len(keys), *keys, *self._args(claim.uuid, claim.token, deadline))
+        try:
+            replies = pipe.execute()
+        except NoScriptError:
+            self.redis.script_load(RENEW.source)
+            return self.renew(claims, lease)
+        return [bool(r) for r in replies]
+
+    def complete(self, claim: Claim, response: dict[str, Any]) -> bool:
+        """Store a result; False (and counted as fenced) if the claim is no longer held."""
+        return bool(
+            self._transition(
+                COMPLETE, claim.uuid, claim.token, response["status"], json.dumps(response),
+                response["time"], self.config.ttl,
+            )
+        )
+
+    def release(self, claim: Claim) -> bool:
+        """Hand a held request back to the front of the queue (a worker shutting down)."""
+        return bool(self._transition(RELEASE, claim.uuid, claim.token))
+
+    def reap(self, max_attempts: int, limit: int = 100) -> dict[str, int]:
+        """Re-queue requests whose lease expired, rescue stuck claims, purge expired entries."""
+        now = now_ms()
+        outcome = {"requeued": 0, "lost": 0, "rescued": 0, "purged": 0}
+        expired = self.redis.zrange(self.keys.leases, "-inf", now, byscore=True, offset=0, num=limit)
+        for raw in expired:
+            uuid = _text(raw)
+            lost = response_resource(
+                uuid, Status.ERROR, time_ms=now, elapsed_ms=0.0,
+                message=f"The worker sending this request was lost {max_attempts} time(s); "
+                "giving up.",
+            )
+            result = _text(
+                self._transition(
+                    REQUEUE_EXPIRED, uuid, now, max_attempts, self.config.ttl, json.dumps(lost)
+                )
+            )
+            if result in outcome:
+                outcome[result] += 1
+        outcome["rescued"] = int(
+            self._run(
+                RESCUE_CLAIMING, [self.keys.claiming, self.keys.claiming_seen, self.keys.queue], []
+            )
+        )
+        outcome["purged"] = self.purge(now, limit)
+        return outcome
+
+    def purge(self, now: int | None = None, limit: int = 1000) -> int:
+        """Remove expired requests from every index; their hashes expire on their own."""
+        keys = [self.keys.expiry, self.keys.all, *(self.keys.index(s) for s in _INDEXED)]
+        return int(self._run(PURGE, keys, [now or now_ms(), limit]))
+
+    def try_lead_reaper(self, worker: str, period: float) -> bool:
+        """Elect one reaper per period across all workers (a short lock, never renewed)."""
+        return bool(self.redis.set(self.keys.reaper, worker, nx=True, px=int(period * 1000)))
+
+    @contextlib.contextmanager
+    def cancellations(self, on_cancel: Callable[[str], None]) -> Iterator[threading.Thread]:
+        """Call `on_cancel(uuid)` from a thread for each canceled pending request, until exit.
+
+        Pub/sub may miss messages while Redis is away; lease renewal (`renew`) is the fallback.
+        """
+        stop = threading.Event()
+
+        def listen() -> None:
+            while not stop.is_set():
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                try:
+                    pubsub.subscribe(self.keys.cancel_channel)
+                    while not stop.is_set():
+                        message = pubsub.get_message(timeout=0.5)
+                        if message and message["type"] == "message":
+                            on_cancel(_text(message["data"]))
+                except REDIS_DOWN:
+                    stop.wait(1.0)
+                finally:
+                    with contextlib.suppress(*REDIS_DOWN):
+                        pubsub.close()
+
+        thread = threading.Thread(target=listen, name="htq-cancel-listener", daemon=True)
+        thread.start()
+        try:
+            yield thread
+        finally:
+            stop.set()
+            thread.join(timeout=2)
+
+
+class AsyncStore(_Model):
+    """The non-blocking store, for the Tornado server."""
+
+    def __init__(self, config: StoreConfig, *, client: aredis.Redis | None = None) -> None:
+        super().__init__(config)
+        self.redis: aredis.Redis = client or aredis.Redis.from_url(
+            config.redis_url, health_check_interval=10, socket_keepalive=True
+        )
+        self.waiters = DoneWaiters(self)
+
+    async def close(self) -> None:
+        await self.waiters.close()
+        await self.redis.aclose()
+
+    async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            return await self.redis.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
+
+    async def _transition(self, script: Script, uuid: str, *args: Any, other: str | None = None) -> Any:
+        return await self._run(script, self.keys.script_keys(uuid, other), self._args(uuid, *args))
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())  # type: ignore[misc]
+
+    async def enqueue(self, uuid: str, resource: dict[str, Any]) -> Enqueued:
+        """Store a request and its queue entry atomically; with an `id`, cancel the earlier one.
+
+        With an `id`, the current holder of that id is read first so its key can be passed to
+        the script, which refuses (and we retry) if another enqueue changed it meanwhile.
+        """
+        ident = resource.get("id") or ""
+        encoded = json.dumps(resource)
+        while True:
+            expected = _text(await self.redis.hget(self.keys.ids, ident)) if ident else ""  # type: ignore[misc]
+            result = await self._transition(
+                ENQUEUE, uuid, encoded, resource["time"], ident, expected or "", self.config.ttl,
+                other=expected or None,
+            )
+            if _text(result) == "ok":
+                return Enqueued(uuid, expected or None)
+
+    async def get(self, uuid: str) -> dict[str, Any] | None:
+        raw, status = await self.redis.hmget(self.keys.request(uuid), ["request", "status"])  # type: ignore[misc]
+        return self._render_request(raw, status)
+
+    async def status(self, uuid: str) -> Status | None:
+        status = await self.redis.hget(self.keys.request(uuid), "status")  # type: ignore[misc]
+        return Status(_text(status)) if status else None
+
+    async def response(self, uuid: str) -> tuple[Status | None, bytes | None]:
+        """The status and the stored response JSON (bytes, sent as is), either may be None."""
+        status, raw = await self.redis.hmget(self.keys.request(uuid), ["status", "response"])  # type: ignore[misc]
+        return (Status(_text(status)) if status else None), raw
+
+    async def cancel(self, uuid: str) -> Status | None:
+        """Cancel; returns the status it had (None if unknown). Idempotent."""
+        old = await self._transition(CANCEL, uuid, now_ms(), self.config.ttl)
+        return Status(_text(old)) if old else None
+
+    async def delete_response(self, uuid: str) -> bool:
+        return bool(await self._transition(DELETE_RESPONSE, uuid))
+
+    async def list(self, status: Status | None, limit: int, cursor: str | None) -> Page:
+        """Newest first; O(log n + limit) whatever the size of the queue."""
+        key, start = self._page_range(status, cursor)
+        entries = await self.redis.zrange(
+            key, start, "-inf", desc=True, byscore=True, offset=0, num=limit + 1, withscores=True
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for uuid, _ in entries[:limit]:
+            pipe.hmget(self.keys.request(_text(uuid)), ["request", "status"])
+        rows = await pipe.execute() if entries else []
+        return self._page(entries, rows, limit)
+
+    async def stats(self) -> dict[str, Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        self._stats_commands(pipe)
+        return self._stats_result(await pipe.execute())
+
+    async def purge(self) -> int:
+        keys = [self.keys.expiry, self.keys.all, *(self.keys.index(s) for s in _INDEXED)]
+        return int(await self._run(PURGE, keys, [now_ms(), 1000]))
+
+
+class DoneWaiters:
+    """Lets any number of coroutines wait for requests to finish over one pub/sub connection.
+
+    A waiter registers before it checks the status, so a finish between the check and the
+    wait is never missed. After a reconnect (messages may have been lost) and every
+    `recheck` seconds, the statuses of all waited-for requests are read in one pipeline.
+    """
+
+    def __init__(self, store: AsyncStore, recheck: float = 5.0) -> None:
+        self._store = store
+        self._recheck = recheck
+        self._futures: dict[str, set[asyncio.Future[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(len(f) for f in self._futures.values())
+
+    async def wait(self, uuid: str, timeout: float | None) -> bool:
+        """Wait until `uuid` is done; True if it is, False on timeout."""
+        self._ensure_listening()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._futures.setdefault(uuid, set()).add(future)
+        try:
+            status = await self._store.status(uuid)
+            if status is None or status in TERMINAL:
+                return True
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            waiting = self._futures.get(uuid)
+            if waiting is not None:
+                waiting.discard(future)
+                if not waiting:
+                    del self._futures[uuid]
+
+    def _wake(self, uuid: str) -> None:
+        for future in self._futures.get(uuid, ()):
+            if not future.done():
+                future.set_result(None)
+
+    def _ensure_listening(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
+        keys = self._store.keys
+        while True:
+            pubsub = self._store.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.done_channel)
+                await self._recheck_all()
+                last_check = time.monotonic()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message and message["type"] == "message":
+                        self._wake(_text(message["data"]))
+                    if time.monotonic() - last_check >= self._recheck:
+                        await self._recheck_all()
+                        last_check = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except REDIS_DOWN:
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(*REDIS_DOWN):
+                    await pubsub.aclose()
+
+    async def _recheck_all(self) -> None:
+        uuids = list(self._futures)
+        if not uuids:
+            return
+        pipe = self._store.redis.pipeline(transaction=False)
+        for uuid in uuids:
+            pipe.hget(self._store.keys.request(uuid), "status")
+        for uuid, status in zip(uuids, await pipe.execute(), strict=True):
+            if status is None or Status(_text(status)) in TERMINAL:
+                self._wake(uuid)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
+                await self._task
+            self._task = None
+
+
+def _text(value: bytes | str | int | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+__all__ = [
+    "ANSWERED",
+    "REDIS_DOWN",
+    "TERMINAL",
+    "AsyncStore",
+    "Claim",
+    "DoneWaiters",
+    "Enqueued",
+    "Keys",
+    "Page",
+    "Store",
+    "parse_cursor",
+]

