@@ -68,11 +68,20 @@ from htq.errors import ConfigError
 _COMMON = {"--redis", "--debug", "--prefix", "--ttl"}
 _ALLOWED = {
     "server": _COMMON | {"--host", "--port", "--xheaders", "--processes", "--max-body"},
-    "worker": _COMMON
-    | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
+    "worker": _COMMON | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
     "up": _COMMON
-    | {"--host", "--port", "--threads", "--lease", "--grace", "--max-response-bytes",
-       "--trust-env", "--xheaders", "--max-body", "--data-dir"},
+    | {
+        "--host",
+        "--port",
+        "--threads",
+        "--lease",
+        "--grace",
+        "--max-response-bytes",
+        "--trust-env",
+        "--xheaders",
+        "--max-body",
+        "--data-dir",
+    },
     "tui": {"--url", "--interval"},
 }
 
@@ -80,7 +89,7 @@ _ALLOWED = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = docopt(__doc__, argv=argv, version=f"htq {__version__}")
+        args: dict[str, Any] = docopt(__doc__, argv=argv, version=f"htq {__version__}")
     except DocoptExit as exc:
         print(exc, file=sys.stderr)
         return 2

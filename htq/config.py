@@ -1,4 +1,4 @@
-"""Settings as frozen dataclasses, built from parsed options; the only module that reads env vars."""
+"""Settings as frozen dataclasses built from parsed options; the only module reading env vars."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ DEFAULT_MAX_BODY = 10 * 1024 * 1024
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d+))?(?:/(?P<db>\d+))?$")
+_HOST_PORT = re.compile(
+    r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d+))?(?:/(?P<db>\d+))?$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,9 @@ def merge_env(
     return merged
 
 
-def explicitly_set(option: str, argv: Sequence[str], environ: Mapping[str, str] | None = None) -> bool:
+def explicitly_set(
+    option: str, argv: Sequence[str], environ: Mapping[str, str] | None = None
+) -> bool:
     environ = os.environ if environ is None else environ
     given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
     return option in given or env_name(option) in environ
@@ -113,7 +117,9 @@ def redis_url(address: str) -> str:
         return address
     match = _HOST_PORT.match(address)
     if not match:
-        raise ConfigError(f"--redis: expected host:port, host:port/db or a redis:// URL, not {address!r}")
+        raise ConfigError(
+            f"--redis: expected host:port, host:port/db or a redis:// URL, not {address!r}"
+        )
     port = int(match["port"] or 6379)
     if not 0 < port < 65536:
         raise ConfigError(f"--redis: port must be 1-65535, not {port}")
@@ -154,7 +160,9 @@ def http_url(raw: str) -> str:
     """The TUI's server URL: http(s) with a host, always ending in '/'."""
     parts = urlsplit(raw if "://" in raw else f"http://{raw}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"--url: expected the server's http:// URL, such as http://localhost:5000/, not {raw!r}")
+        raise ConfigError(
+            f"--url: expected the server's http:// URL, such as http://localhost:5000/, not {raw!r}"
+        )
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:

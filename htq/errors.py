@@ -1,14 +1,14 @@
 """The one exception tree; the server maps it to HTTP answers in one place.
 
-    HtqError                 every error htq raises on purpose
-    ├── ClientError          the caller asked for something wrong (4xx)
-    │   ├── MalformedRequest     400 the body is not a JSON object
-    │   ├── InvalidField         422 a field has a bad value, or is unknown
-    │   ├── BodyTooLarge         413 the body is over the size limit
-    │   ├── UnsupportedMediaType 415 the body is not JSON
-    │   └── NotFound             404 no such request, or no response (yet, or any more)
-    ├── StoreUnavailable     503 Redis cannot be reached
-    └── ConfigError          a bad option value or setting (the CLI prints it and exits 2)
+HtqError                 every error htq raises on purpose
+├── ClientError          the caller asked for something wrong (4xx)
+│   ├── MalformedRequest     400 the body is not a JSON object
+│   ├── InvalidField         422 a field has a bad value, or is unknown
+│   ├── BodyTooLarge         413 the body is over the size limit
+│   ├── UnsupportedMediaType 415 the body is not JSON
+│   └── NotFound             404 no such request, or no response (yet, or any more)
+├── StoreUnavailable     503 Redis cannot be reached
+└── ConfigError          a bad option value or setting (the CLI prints it and exits 2)
 """
 
 from __future__ import annotations

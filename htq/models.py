@@ -1,4 +1,4 @@
-"""The one vocabulary: statuses, the request and response shapes, and request validation (no I/O)."""
+"""The one vocabulary: statuses, request and response shapes, request validation (no I/O)."""
 
 from __future__ import annotations
 
@@ -133,8 +133,7 @@ def validate_request(payload: dict[str, Any]) -> RequestSpec:
     unknown = sorted(set(payload) - REQUEST_FIELDS)
     if unknown:
         raise InvalidField(
-            f"Unknown field(s): {', '.join(unknown)}. "
-            f"Allowed: {', '.join(sorted(REQUEST_FIELDS))}."
+            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(REQUEST_FIELDS))}."
         )
     data = payload.get("data")
     return RequestSpec(
@@ -185,7 +184,9 @@ def _validate_headers(headers: Any) -> dict[str, str]:
         if not _TOKEN.match(name):
             raise InvalidField(f"Header name {name!r} is not a valid HTTP header name.")
         if not isinstance(value, str):
-            raise InvalidField(f"Header {name!r} must have a string value, not {_json_type(value)}.")
+            raise InvalidField(
+                f"Header {name!r} must have a string value, not {_json_type(value)}."
+            )
         if _has_control(value, allow_tab=True):
             raise InvalidField(f"Header {name!r} must not contain CR, LF or control characters.")
     return dict(headers)

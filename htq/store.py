@@ -1,9 +1,11 @@
-"""THE Redis data model: every key, Lua script and transition, for the async server and threaded worker.
+"""THE Redis data model: every key, Lua script and transition, for the server and the worker.
 
 Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot):
 
     {p}:req:<uuid>     hash   request (JSON resource), status, seq, time, token, attempts,
-                              id, worker, response (JSON, once answered)
+                              id, worker, response (JSON, once answered), summary (JSON:
+                              code, reason, elapsed or message; kept when the response is
+                              deleted, for listings)
     {p}:queue          list   uuids ready to send; new ones LPUSHed, workers take from the right
     {p}:claiming       list   uuids a worker has BLMOVEd out of the queue and not yet claimed
     {p}:claiming:seen  set    the reaper's last look at `claiming` (stuck entries go back)
@@ -54,6 +56,15 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 )
 
 _INDEXED = (*Status.__members__.values(),)
+
+# A Redis that stops answering must fail calls in seconds, not hang them (blocking calls use
+# shorter timeouts than these).
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 10,
+    "socket_connect_timeout": 3,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+}
 
 
 class Keys:
@@ -142,7 +153,7 @@ local function cancel(req, uuid, now, ttl)
     redis.call('HINCRBY', req, 'token', 1)
     redis.call('PUBLISH', CANCEL_CH, uuid)
   else
-    redis.call('HDEL', req, 'response')
+    redis.call('HDEL', req, 'response', 'summary')
     finish(req, uuid, status, 'canceled', now, ttl)
   end
   return status
@@ -150,7 +161,8 @@ end
 """
 
 _ENQUEUE = """
-local uuid, request, now, id, expected, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], tonumber(ARGV[8])
+local uuid, request, now, id = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local expected, ttl = ARGV[7], tonumber(ARGV[8])
 if id ~= '' then
   local current = redis.call('HGET', IDS, id) or ''
   if current ~= expected then return 'retry' end
@@ -183,7 +195,8 @@ return {token, attempts, redis.call('HGET', REQ, 'request')}
 
 _HELD = """
 local function held(uuid, token)
-  return redis.call('HGET', REQ, 'status') == 'pending' and redis.call('HGET', REQ, 'token') == token
+  return redis.call('HGET', REQ, 'status') == 'pending'
+     and redis.call('HGET', REQ, 'token') == token
 end
 """
 
@@ -200,12 +213,13 @@ return 1
 _COMPLETE = (
     _HELD
     + """
-local uuid, token, status, response, now, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local uuid, token, status, response = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
 if not held(uuid, token) then
   redis.call('HINCRBY', STATS, 'fenced', 1)
   return 0
 end
-redis.call('HSET', REQ, 'response', response)
+redis.call('HSET', REQ, 'response', response, 'summary', ARGV[9])
 finish(REQ, uuid, 'pending', status, now, ttl)
 return 1
 """
@@ -226,7 +240,8 @@ return 1
 )
 
 _REQUEUE_EXPIRED = """
-local uuid, now, max_attempts, ttl, lost = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local uuid, now, max_attempts = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local ttl, lost = tonumber(ARGV[6]), ARGV[7]
 local deadline = tonumber(redis.call('ZSCORE', LEASES, uuid))
 if not deadline or deadline > now then return 'held' end
 if redis.call('HGET', REQ, 'status') ~= 'pending' then
@@ -235,7 +250,7 @@ if redis.call('HGET', REQ, 'status') ~= 'pending' then
 end
 redis.call('HINCRBY', REQ, 'token', 1)
 if tonumber(redis.call('HGET', REQ, 'attempts')) >= max_attempts then
-  redis.call('HSET', REQ, 'response', lost)
+  redis.call('HSET', REQ, 'response', lost, 'summary', ARGV[8])
   redis.call('HINCRBY', STATS, 'lost', 1)
   finish(REQ, uuid, 'pending', 'error', now, ttl)
   return 'lost'
@@ -355,11 +370,20 @@ class _Model:
         return [self.keys.done_channel, self.keys.cancel_channel, *args]
 
     @staticmethod
-    def _render_request(raw: bytes | str | None, status: bytes | str | None) -> dict[str, Any] | None:
+    def _render_request(
+        raw: bytes | str | None, status: bytes | str | None
+    ) -> dict[str, Any] | None:
         if raw is None or status is None:
             return None
         resource: dict[str, Any] = json.loads(raw)
         resource["status"] = _text(status)
+        return resource
+
+    def _render_row(self, row: Sequence[Any]) -> dict[str, Any] | None:
+        raw, status, summary = row
+        resource = self._render_request(raw, status)
+        if resource is not None and summary:
+            resource["result"] = json.loads(summary)
         return resource
 
     def _stats_commands(self, pipe: Any) -> None:
@@ -387,11 +411,7 @@ class _Model:
         return key, f"({int(cursor)}" if cursor else "+inf"
 
     def _page(self, entries: list[tuple[Any, float]], rows: list[Any], limit: int) -> Page:
-        items = [
-            item
-            for item in (self._render_request(raw, st) for raw, st in rows[:limit])
-            if item is not None
-        ]
+        items = [item for item in map(self._render_row, rows[:limit]) if item is not None]
         cursor = str(int(entries[limit - 1][1])) if len(entries) > limit else None
         return Page(items, cursor)
 
@@ -408,10 +428,16 @@ def parse_cursor(cursor: str | None) -> str | None:
 class Store(_Model):
     """The blocking store, for the worker's threads and for tests. Thread-safe (a pool)."""
 
-    def __init__(self, config: StoreConfig, *, client: redis.Redis | None = None) -> None:
+    def __init__(
+        self, config: StoreConfig, *, client: redis.Redis | None = None, max_connections: int = 50
+    ) -> None:
         super().__init__(config)
-        self.redis: redis.Redis = client or redis.Redis.from_url(
-            config.redis_url, health_check_interval=10, socket_keepalive=True
+        # A blocking pool: a burst of callers waits for a connection instead of failing.
+        # redis-py's annotations are loose (sync and async share them), so the client is Any here.
+        self.redis: Any = client or redis.Redis(
+            connection_pool=redis.BlockingConnectionPool.from_url(
+                config.redis_url, max_connections=max_connections, timeout=20, **_CLIENT_OPTIONS
+            )
         )
 
     @classmethod
@@ -440,8 +466,14 @@ class Store(_Model):
         while True:
             expected = _text(self.redis.hget(self.keys.ids, ident)) if ident else ""
             result = self._transition(
-                ENQUEUE, uuid, json.dumps(resource), resource["time"], ident, expected or "",
-                self.config.ttl, other=expected or None,
+                ENQUEUE,
+                uuid,
+                json.dumps(resource),
+                resource["time"],
+                ident,
+                expected or "",
+                self.config.ttl,
+                other=expected or None,
             )
             if _text(result) == "ok":
                 return Enqueued(uuid, expected or None)
@@ -469,10 +501,14 @@ class Store(_Model):
 
     # -- the worker side -----------------------------------------------------------------
 
-    def wait_for_work(self, timeout: float, client: redis.Redis | None = None) -> str | None:
+    def wait_for_work(self, timeout: float, client: Any = None) -> str | None:
         """Block until a uuid can be taken from the queue; it moves to `claiming` meanwhile."""
         uuid = (client or self.redis).blmove(
-            self.keys.queue, self.keys.claiming, timeout, "RIGHT", "LEFT"
+            self.keys.queue,
+            self.keys.claiming,
+            timeout,
+            "RIGHT",
+            "LEFT",
         )
         return _text(uuid) if uuid else None
 
@@ -491,7 +527,9 @@ class Store(_Model):
         pipe = self.redis.pipeline(transaction=False)
         for claim in claims:
             keys = self.keys.script_keys(claim.uuid)
-            pipe.evalsha(RENEW.sha, len(keys), *keys, *self._args(claim.uuid, claim.token, deadline))
+            pipe.evalsha(
+                RENEW.sha, len(keys), *keys, *self._args(claim.uuid, claim.token, deadline)
+            )
         try:
             replies = pipe.execute()
         except NoScriptError:
@@ -503,8 +541,14 @@ class Store(_Model):
         """Store a result; False (and counted as fenced) if the claim is no longer held."""
         return bool(
             self._transition(
-                COMPLETE, claim.uuid, claim.token, response["status"], json.dumps(response),
-                response["time"], self.config.ttl,
+                COMPLETE,
+                claim.uuid,
+                claim.token,
+                response["status"],
+                json.dumps(response),
+                response["time"],
+                self.config.ttl,
+                json.dumps(summarize(response)),
             )
         )
 
@@ -516,17 +560,28 @@ class Store(_Model):
         """Re-queue requests whose lease expired, rescue stuck claims, purge expired entries."""
         now = now_ms()
         outcome = {"requeued": 0, "lost": 0, "rescued": 0, "purged": 0}
-        expired = self.redis.zrange(self.keys.leases, "-inf", now, byscore=True, offset=0, num=limit)
+        expired = self.redis.zrange(
+            self.keys.leases, "-inf", now, byscore=True, offset=0, num=limit
+        )
         for raw in expired:
             uuid = _text(raw)
             lost = response_resource(
-                uuid, Status.ERROR, time_ms=now, elapsed_ms=0.0,
+                uuid,
+                Status.ERROR,
+                time_ms=now,
+                elapsed_ms=0.0,
                 message=f"The worker sending this request was lost {max_attempts} time(s); "
                 "giving up.",
             )
             result = _text(
                 self._transition(
-                    REQUEUE_EXPIRED, uuid, now, max_attempts, self.config.ttl, json.dumps(lost)
+                    REQUEUE_EXPIRED,
+                    uuid,
+                    now,
+                    max_attempts,
+                    self.config.ttl,
+                    json.dumps(lost),
+                    json.dumps(summarize(lost)),
                 )
             )
             if result in outcome:
@@ -583,10 +638,15 @@ class Store(_Model):
 class AsyncStore(_Model):
     """The non-blocking store, for the Tornado server."""
 
-    def __init__(self, config: StoreConfig, *, client: aredis.Redis | None = None) -> None:
+    def __init__(
+        self, config: StoreConfig, *, client: aredis.Redis | None = None, max_connections: int = 32
+    ) -> None:
         super().__init__(config)
-        self.redis: aredis.Redis = client or aredis.Redis.from_url(
-            config.redis_url, health_check_interval=10, socket_keepalive=True
+        # Hundreds of concurrent handlers share a few connections, waiting for one when busy.
+        self.redis: Any = client or aredis.Redis(
+            connection_pool=aredis.BlockingConnectionPool.from_url(
+                config.redis_url, max_connections=max_connections, timeout=20, **_CLIENT_OPTIONS
+            )
         )
         self.waiters = DoneWaiters(self)
 
@@ -596,15 +656,17 @@ class AsyncStore(_Model):
 
     async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         try:
-            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await self.redis.eval(script.source, len(keys), *keys, *args)  # type: ignore[misc]
+            return await self.redis.eval(script.source, len(keys), *keys, *args)
 
-    async def _transition(self, script: Script, uuid: str, *args: Any, other: str | None = None) -> Any:
+    async def _transition(
+        self, script: Script, uuid: str, *args: Any, other: str | None = None
+    ) -> Any:
         return await self._run(script, self.keys.script_keys(uuid, other), self._args(uuid, *args))
 
     async def ping(self) -> bool:
-        return bool(await self.redis.ping())  # type: ignore[misc]
+        return bool(await self.redis.ping())
 
     async def enqueue(self, uuid: str, resource: dict[str, Any]) -> Enqueued:
         """Store a request and its queue entry atomically; with an `id`, cancel the earlier one.
@@ -615,25 +677,31 @@ class AsyncStore(_Model):
         ident = resource.get("id") or ""
         encoded = json.dumps(resource)
         while True:
-            expected = _text(await self.redis.hget(self.keys.ids, ident)) if ident else ""  # type: ignore[misc]
+            expected = _text(await self.redis.hget(self.keys.ids, ident)) if ident else ""
             result = await self._transition(
-                ENQUEUE, uuid, encoded, resource["time"], ident, expected or "", self.config.ttl,
+                ENQUEUE,
+                uuid,
+                encoded,
+                resource["time"],
+                ident,
+                expected or "",
+                self.config.ttl,
                 other=expected or None,
             )
             if _text(result) == "ok":
                 return Enqueued(uuid, expected or None)
 
     async def get(self, uuid: str) -> dict[str, Any] | None:
-        raw, status = await self.redis.hmget(self.keys.request(uuid), ["request", "status"])  # type: ignore[misc]
+        raw, status = await self.redis.hmget(self.keys.request(uuid), ["request", "status"])
         return self._render_request(raw, status)
 
     async def status(self, uuid: str) -> Status | None:
-        status = await self.redis.hget(self.keys.request(uuid), "status")  # type: ignore[misc]
+        status = await self.redis.hget(self.keys.request(uuid), "status")
         return Status(_text(status)) if status else None
 
-    async def response(self, uuid: str) -> tuple[Status | None, bytes | None]:
+    async def response(self, uuid: str) -> tuple[Status | None, bytes | str | None]:
         """The status and the stored response JSON (bytes, sent as is), either may be None."""
-        status, raw = await self.redis.hmget(self.keys.request(uuid), ["status", "response"])  # type: ignore[misc]
+        status, raw = await self.redis.hmget(self.keys.request(uuid), ["status", "response"])
         return (Status(_text(status)) if status else None), raw
 
     async def cancel(self, uuid: str) -> Status | None:
@@ -652,7 +720,7 @@ class AsyncStore(_Model):
         )
         pipe = self.redis.pipeline(transaction=False)
         for uuid, _ in entries[:limit]:
-            pipe.hmget(self.keys.request(_text(uuid)), ["request", "status"])
+            pipe.hmget(self.keys.request(_text(uuid)), ["request", "status", "summary"])
         rows = await pipe.execute() if entries else []
         return self._page(entries, rows, limit)
 
@@ -753,6 +821,17 @@ class DoneWaiters:
             with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
                 await self._task
             self._task = None
+
+
+def summarize(response: dict[str, Any]) -> dict[str, Any]:
+    """The few fields of a response a listing shows: code and reason, or the message."""
+    if response["status"] == Status.SUCCESS:
+        return {
+            "code": response["code"],
+            "reason": response["reason"],
+            "elapsed": response["elapsed"],
+        }
+    return {"message": response.get("message"), "elapsed": response.get("elapsed")}
 
 
 def _text(value: bytes | str | int | None) -> str:

@@ -31,11 +31,14 @@ class ValkeyProcess:
 
     @property
     def pid(self) -> int | None:
-        process = self._server._process if self._server else None  # noqa: SLF001
+        process = self._server._process if self._server else None
         return process.pid if process else None
 
     def start(self) -> ValkeyProcess:
-        self._server = ValkeyServer(port=self.port, data_dir=self.data_dir, persist=True)
+        # Append-only file on: data survives a stop and start, as a real deployment's would.
+        self._server = ValkeyServer(
+            port=self.port, data_dir=self.data_dir, persist=True, appendonly="yes"
+        )
         self._server.start()
         return self
 

@@ -1,0 +1,86 @@
+"""`htq server`: the REST API over Tornado, one or more processes on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+
+import redis
+import tornado.httpserver
+import tornado.netutil
+import tornado.process
+
+from htq.config import ServerConfig, describe_redis
+from htq.server.app import make_app, start_purging
+from htq.store import AsyncStore
+
+__all__ = ["bind", "check_redis", "listen", "run_server", "serve"]
+
+
+def serve(config: ServerConfig) -> int:
+    """Run the server until SIGINT/SIGTERM; print the spec's two lines once listening."""
+    print("Starting htq REST server...", flush=True)
+    if not check_redis(config.store.redis_url, "server"):
+        return 1
+    sockets = listen(config)
+    if sockets is None:
+        return 1
+    if config.processes != 1:
+        tornado.process.fork_processes(config.processes or None, max_restarts=100)
+    asyncio.run(run_server(config, sockets))
+    return 0
+
+
+def listen(config: ServerConfig) -> list[socket.socket] | None:
+    """Bind the port and print ` * Running on ...`, or print why not and return None."""
+    try:
+        sockets = bind(config)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f"{config.host}:{config.port}"
+        print(f"htq server: cannot listen on {where}: {reason}", file=sys.stderr)
+        return None
+    port = sockets[0].getsockname()[1]
+    print(f" * Running on http://{config.host}:{port}/", flush=True)
+    return sockets
+
+
+def check_redis(url: str, command: str) -> bool:
+    """Ping Redis once at start; on failure print one line naming the address."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+        return True
+    except (redis.RedisError, OSError) as exc:
+        print(
+            f"htq {command}: cannot reach Redis at {describe_redis(url)} ({exc})", file=sys.stderr
+        )
+        return False
+    finally:
+        client.close()
+
+
+def bind(config: ServerConfig) -> list[socket.socket]:
+    return tornado.netutil.bind_sockets(config.port, config.host)
+
+
+async def run_server(
+    config: ServerConfig, sockets: list[socket.socket], stop: asyncio.Event | None = None
+) -> None:
+    """Serve on `sockets` until `stop` is set (by default: until SIGINT or SIGTERM)."""
+    store = AsyncStore(config.store)
+    server = tornado.httpserver.HTTPServer(
+        make_app(config, store), xheaders=config.xheaders, max_body_size=2 * config.max_body + 4096
+    )
+    server.add_sockets(sockets)
+    purging = start_purging(store)
+    if stop is None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    purging.stop()
+    server.stop()
+    await store.close()

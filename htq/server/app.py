@@ -1,0 +1,69 @@
+"""The Tornado application: the route table and the periodic purge of expired requests."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import tornado.ioloop
+import tornado.web
+
+from htq.config import ServerConfig
+from htq.server.handlers import (
+    NotFoundHandler,
+    QueueHandler,
+    RequestHandler,
+    ResponseHandler,
+    StatsHandler,
+    StatusHandler,
+)
+from htq.store import REDIS_DOWN, AsyncStore
+
+log = logging.getLogger("htq.server")
+
+PURGE_PERIOD_MS = 30_000
+_UUID = r"([^/]+)"
+
+
+def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (r"/", QueueHandler),
+            (r"/stats/?", StatsHandler),
+            (rf"/{_UUID}/?", RequestHandler),
+            (rf"/{_UUID}/status/?", StatusHandler),
+            (rf"/{_UUID}/response/?", ResponseHandler),
+        ],
+        default_handler_class=NotFoundHandler,
+        store=store,
+        xheaders=config.xheaders,
+        max_body=config.max_body,
+        log_function=_log_request if config.debug else _quiet,
+    )
+
+
+def start_purging(store: AsyncStore) -> tornado.ioloop.PeriodicCallback:
+    """Trim the indexes of expired requests now and then (their hashes expire by themselves)."""
+
+    async def purge() -> None:
+        with contextlib.suppress(*REDIS_DOWN):
+            await store.purge()
+
+    callback = tornado.ioloop.PeriodicCallback(purge, PURGE_PERIOD_MS, jitter=0.2)
+    callback.start()
+    return callback
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    request = handler.request
+    log.debug(
+        "%s %s %d %.1fms",
+        request.method,
+        request.uri,
+        handler.get_status(),
+        1000 * request.request_time(),
+    )
+
+
+def _quiet(handler: tornado.web.RequestHandler) -> None:
+    return None

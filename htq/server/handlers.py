@@ -1,0 +1,275 @@
+"""Thin REST handlers: parse, make one store call, render. Errors always answer JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+import tornado.web
+
+from htq.errors import (
+    BodyTooLarge,
+    ClientError,
+    HtqError,
+    NotFound,
+    StoreUnavailable,
+    UnsupportedMediaType,
+)
+from htq.models import (
+    TERMINAL,
+    Status,
+    is_uuid,
+    new_uuid,
+    now_ms,
+    parse_request,
+)
+from htq.store import REDIS_DOWN, AsyncStore, parse_cursor
+
+log = logging.getLogger("htq.server")
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_WAIT = 86400.0
+# curl -d sends form encoding by default; a JSON body under that label is still accepted.
+_ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
+_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Every handler answers JSON, including its errors; Redis down becomes 503."""
+
+    @property
+    def store(self) -> AsyncStore:
+        store: AsyncStore = self.settings["store"]
+        return store
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+
+    def base_url(self) -> str:
+        host = self.request.host
+        if self.settings.get("xheaders"):
+            host = self.request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
+        return f"{self.request.protocol}://{host}/"
+
+    def request_url(self, uuid: str, *tail: str) -> str:
+        return self.base_url() + "/".join((uuid, *tail)) + "/"
+
+    def links(self, uuid: str) -> dict[str, str]:
+        return {
+            "self": self.request_url(uuid),
+            "status": self.request_url(uuid, "status"),
+            "response": self.request_url(uuid, "response"),
+        }
+
+    def set_links(self, rels: dict[str, str]) -> None:
+        """A Link header, relations in name order as the spec shows them."""
+        self.set_header(
+            "Link", ", ".join(f'<{url}>; rel="{rel}"' for rel, url in sorted(rels.items()))
+        )
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(payload, indent=4) + "\n")
+
+    def write_raw_json(self, body: bytes | str) -> None:
+        self.finish(body)
+
+    def no_content(self, status: int = 204) -> None:
+        self.clear_header("Content-Type")
+        self.set_status(status)
+        self.finish()
+
+    def query_number(
+        self, name: str, default: float | None, low: float, high: float
+    ) -> float | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ClientError(f"`{name}` must be a number, not {raw!r}.") from None
+        if not low <= value <= high:
+            raise ClientError(f"`{name}` must be between {low:g} and {high:g}, not {raw}.")
+        return value
+
+    def known_uuid(self, uuid: str) -> str:
+        if not is_uuid(uuid):
+            raise NotFound(f"{uuid!r} is not a request id; ids look like the uuid in Location.")
+        return uuid
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = _as_htq_error(kwargs.get("exc_info"), status_code, self._reason)
+        self.clear()
+        self.set_header("Content-Type", "application/json")
+        self.set_status(error.status_code)
+        self.finish(json.dumps(error.to_json()) + "\n")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, HtqError):
+            return
+        if isinstance(value, REDIS_DOWN):
+            log.warning("Redis unreachable (%s): answering 503", value)
+            return
+        super().log_exception(typ, value, tb)
+
+
+def _as_htq_error(exc_info: Any, status_code: int, reason: str) -> HtqError:
+    exc = exc_info[1] if exc_info else None
+    if isinstance(exc, HtqError):
+        return exc
+    if isinstance(exc, REDIS_DOWN):
+        return StoreUnavailable(f"The store (Redis) cannot be reached: {exc}. Try again shortly.")
+    error = HtqError(reason or "Internal error.")
+    if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+        error.message = exc.log_message % exc.args if exc.args else exc.log_message
+    error.status_code = status_code
+    error.code = _REASONS.get(status_code, "internal" if status_code >= 500 else "bad_request")
+    if status_code == 405:
+        error.message = "This method is not allowed on this resource."
+    return error
+
+
+class QueueHandler(BaseHandler):
+    """`/`: POST queues a request (303 to it); GET lists requests, paged, newest first."""
+
+    async def post(self) -> None:
+        self._check_body()
+        spec = parse_request(self.request.body)
+        uuid = new_uuid()
+        resource = spec.to_resource(uuid, now_ms(), Status.QUEUED)
+        await self.store.enqueue(uuid, resource)
+        self.clear_header("Content-Type")
+        self.set_header("Location", self.request_url(uuid))
+        self.set_status(303)
+        self.finish()
+
+    def _check_body(self) -> None:
+        limit: int = self.settings["max_body"]
+        if len(self.request.body) > limit:
+            raise BodyTooLarge(f"The request description is over {limit} bytes.")
+        kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind and kind not in _ACCEPTED_TYPES and not kind.endswith("+json"):
+            raise UnsupportedMediaType(
+                "Send the request description as JSON (Content-Type: application/json), "
+                f"not {kind}."
+            )
+
+    async def get(self) -> None:
+        status = self._status_filter()
+        limit = int(self.query_number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT)
+        try:
+            cursor = parse_cursor(self.get_query_argument("cursor", None))
+        except ValueError as exc:
+            raise ClientError(f"`cursor` is not one this server handed out: {exc}.") from None
+        page = await self.store.list(status, limit, cursor)
+        for item in page.items:
+            item["links"] = self.links(item["uuid"])
+        if page.cursor is not None:
+            query = {"status": str(status or "all"), "limit": limit, "cursor": page.cursor}
+            self.set_links({"next": f"{self.base_url()}?{urlencode(query)}"})
+        self.write_json(page.items)
+
+    def _status_filter(self) -> Status | None:
+        raw = self.get_query_argument("status", "queued")
+        if raw == "all":
+            return None
+        try:
+            return Status(raw)
+        except ValueError:
+            names = ", ".join([*Status.__members__.values(), "all"])
+            raise ClientError(f"`status` must be one of {names}, not {raw!r}.") from None
+
+
+class RequestHandler(BaseHandler):
+    """`/<uuid>/`: the request resource; DELETE cancels it."""
+
+    async def get(self, uuid: str) -> None:
+        resource = await self.store.get(self.known_uuid(uuid))
+        if resource is None:
+            raise NotFound(f"No request {uuid} (never queued, or expired).")
+        self.set_links(self.links(uuid))
+        self.write_json(resource)
+
+    async def delete(self, uuid: str) -> None:
+        if await self.store.cancel(self.known_uuid(uuid)) is None:
+            raise NotFound(f"No request {uuid} (never queued, or expired).")
+        self.no_content()
+
+
+class StatusHandler(BaseHandler):
+    """`/<uuid>/status/`: the lightweight status."""
+
+    async def get(self, uuid: str) -> None:
+        status = await self.store.status(self.known_uuid(uuid))
+        if status is None:
+            raise NotFound(f"No request {uuid} (never queued, or expired).")
+        self.finish(json.dumps({"status": str(status)}))
+
+
+class ResponseHandler(BaseHandler):
+    """`/<uuid>/response/`: blocks until the request is done (`?wait=` bounds it).
+
+    DELETE removes the stored response to free space; the request keeps its status.
+    """
+
+    _waiting: asyncio.Task[bool] | None = None
+
+    async def get(self, uuid: str) -> None:
+        self.known_uuid(uuid)
+        wait = self.query_number("wait", None, 0, MAX_WAIT)
+        status, raw = await self.store.response(uuid)
+        if status is not None and status not in TERMINAL:
+            self._waiting = asyncio.ensure_future(self.store.waiters.wait(uuid, wait))
+            try:
+                done = await self._waiting
+            except asyncio.CancelledError:
+                return  # the client went away
+            if not done:
+                self.write_json({"status": str(await self.store.status(uuid))}, 202)
+                return
+            status, raw = await self.store.response(uuid)
+        if raw is None:
+            raise NotFound(_no_response(uuid, status))
+        self.set_links(
+            {"request": self.request_url(uuid), "self": self.request_url(uuid, "response")}
+        )
+        self.write_raw_json(raw)
+
+    def on_connection_close(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+    async def delete(self, uuid: str) -> None:
+        if not await self.store.delete_response(self.known_uuid(uuid)):
+            status = await self.store.status(uuid)
+            raise NotFound(_no_response(uuid, status))
+        self.no_content()
+
+
+def _no_response(uuid: str, status: Status | None) -> str:
+    if status is None:
+        return f"No request {uuid} (never queued, or expired)."
+    if status is Status.CANCELED:
+        return f"Request {uuid} was canceled; it has no response."
+    if status in TERMINAL:
+        return f"The response of request {uuid} was deleted."
+    return f"Request {uuid} is {status}; it has no response yet."
+
+
+class StatsHandler(BaseHandler):
+    """`/stats`: counts per status and the queue's depth, for dashboards and the TUI."""
+
+    async def get(self) -> None:
+        stats = await self.store.stats()
+        stats["waiters"] = self.store.waiters.count
+        self.write_json(stats)
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise NotFound(f"No such resource: {self.request.path}")
