@@ -86,13 +86,43 @@ _ALLOWED = {
 }
 
 
+def _parsing_usage(doc: str) -> str:
+    """The usage docopt parses: the printed one, each command line also taking [options].
+
+    docopt's [options] stands only for options no pattern names, so the spec's lines (kept
+    verbatim in the help) get it appended here, and the summary line is dropped.
+    """
+    lines = []
+    for line in doc.splitlines():
+        if line.strip().startswith("htq (server|worker|up)"):
+            continue
+        if line.strip().startswith(("htq server", "htq worker", "htq up")):
+            line += " [options]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+_USAGE = _parsing_usage(__doc__ or "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args: dict[str, Any] = docopt(__doc__, argv=argv, version=f"htq {__version__}")
-    except DocoptExit as exc:
-        print(exc, file=sys.stderr)
+        args: dict[str, Any] = docopt(_USAGE, argv=argv, default_help=False)
+    except DocoptExit:
+        usage = (__doc__ or "").split("\n\n")[1]
+        print(
+            f"htq: not a valid command line: htq {' '.join(argv)}\n\n{usage}\n\n"
+            "See `htq -h` for every command and option.",
+            file=sys.stderr,
+        )
         return 2
+    if args["--help"]:
+        print((__doc__ or "").strip())
+        return 0
+    if args["--version"]:
+        print(f"htq {__version__}")
+        return 0
     command = next(c for c in ("server", "worker", "tui", "up") if args[c])
     try:
         _refuse_foreign_options(command, argv)

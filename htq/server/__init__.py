@@ -22,6 +22,8 @@ __all__ = ["bind", "check_redis", "listen", "run_server", "serve"]
 def serve(config: ServerConfig) -> int:
     """Run the server until SIGINT/SIGTERM; print the spec's two lines once listening."""
     print("Starting htq REST server...", flush=True)
+    # Until the event loop takes over, a SIGTERM is a clean exit, not a kill.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if not check_redis(config.store.redis_url, "server"):
         return 1
     sockets = listen(config)
