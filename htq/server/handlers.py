@@ -49,6 +49,9 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
 
+    def compute_etag(self) -> None:
+        return None  # live resources: a hash of every body would cost time and save nothing
+
     def base_url(self) -> str:
         host = self.request.host
         if self.settings.get("xheaders"):
