@@ -10,10 +10,10 @@ import sys
 import redis
 import tornado.httpserver
 import tornado.netutil
-import tornado.process
 
 from htq.config import ServerConfig, describe_redis
 from htq.server.app import make_app, start_purging
+from htq.server.prefork import prefork
 from htq.store import AsyncStore
 
 __all__ = ["bind", "check_redis", "listen", "run_server", "serve"]
@@ -30,7 +30,7 @@ def serve(config: ServerConfig) -> int:
     if sockets is None:
         return 1
     if config.processes != 1:
-        tornado.process.fork_processes(config.processes or None, max_restarts=100)
+        return prefork(config.processes, lambda: asyncio.run(run_server(config, sockets)))
     asyncio.run(run_server(config, sockets))
     return 0
 
