@@ -32,6 +32,7 @@ class HtqProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: kill() reaches forked children too
         )
         self._selector = selectors.DefaultSelector()
         assert self.process.stdout is not None
@@ -81,8 +82,9 @@ class HtqProcess:
         return code
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        self.signal(signal.SIGKILL)
+        """SIGKILL to the process and any children it forked, as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
         self.process.wait(5)
 
     def stop(self, timeout: float = 10.0) -> int | None:

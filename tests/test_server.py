@@ -516,3 +516,22 @@ def _until(condition: Any, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+def test_listing_can_pick_fields_and_answers_304_when_unchanged(api: httpx.Client) -> None:
+    for n in range(3):
+        queue(api, {"url": f"{TUTORIAL_URL}?n={n}", "data": "x" * 1000})
+    response = api.get("/?fields=status,url&limit=2")
+    items = response.json()
+    assert [sorted(item) for item in items] == [["status", "url", "uuid"]] * 2
+    assert "fields=status%2Curl%2Cuuid" in response.headers["Link"]
+    etag = response.headers["Etag"]
+    assert (
+        api.get("/?fields=status,url&limit=2", headers={"If-None-Match": etag}).status_code == 304
+    )
+    queue(api, {"url": TUTORIAL_URL})
+    assert (
+        api.get("/?fields=status,url&limit=2", headers={"If-None-Match": etag}).status_code == 200
+    )
+    bad = api.get("/?fields=status,secret")
+    assert bad.status_code == 400 and "secret" in bad.json()["message"]

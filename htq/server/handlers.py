@@ -33,6 +33,22 @@ log = logging.getLogger("htq.server")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_WAIT = 86400.0
+#: What `GET /?fields=` may pick from each listed request.
+LISTED_FIELDS = frozenset(
+    {
+        "timeout",
+        "status",
+        "data",
+        "headers",
+        "url",
+        "method",
+        "uuid",
+        "time",
+        "id",
+        "links",
+        "result",
+    }
+)
 # curl -d sends form encoding by default; a JSON body under that label is still accepted.
 _ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
 _REASONS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
@@ -49,7 +65,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
 
-    def compute_etag(self) -> None:
+    def compute_etag(self) -> str | None:
         return None  # live resources: a hash of every body would cost time and save nothing
 
     def base_url(self) -> str:
@@ -169,13 +185,32 @@ class QueueHandler(BaseHandler):
             cursor = parse_cursor(self.get_query_argument("cursor", None))
         except ValueError as exc:
             raise ClientError(f"`cursor` is not one this server handed out: {exc}.") from None
+        fields = self._fields()
         page = await self.store.list(status, limit, cursor)
         for item in page.items:
             item["links"] = self.links(item["uuid"])
+        items = page.items if fields is None else [_only(item, fields) for item in page.items]
         if page.cursor is not None:
             query = {"status": str(status or "all"), "limit": limit, "cursor": page.cursor}
+            if fields is not None:
+                query["fields"] = ",".join(sorted(fields))
             self.set_links({"next": f"{self.base_url()}?{urlencode(query)}"})
-        self.write_json(page.items)
+        self.write_json(items)
+
+    def compute_etag(self) -> str | None:
+        # Listings are polled (the TUI does, every second): If-None-Match gets a 304.
+        return tornado.web.RequestHandler.compute_etag(self)
+
+    def _fields(self) -> frozenset[str] | None:
+        raw = self.get_query_argument("fields", None)
+        if not raw:
+            return None
+        fields = frozenset(name.strip() for name in raw.split(",") if name.strip())
+        unknown = sorted(fields - LISTED_FIELDS)
+        if unknown:
+            allowed = ", ".join(sorted(LISTED_FIELDS))
+            raise ClientError(f"Unknown field(s) in `fields`: {', '.join(unknown)}. Use {allowed}.")
+        return fields | {"uuid"}
 
     def _status_filter(self) -> Status | None:
         raw = self.get_query_argument("status", "queued")
@@ -186,6 +221,10 @@ class QueueHandler(BaseHandler):
         except ValueError:
             names = ", ".join([*Status.__members__.values(), "all"])
             raise ClientError(f"`status` must be one of {names}, not {raw!r}.") from None
+
+
+def _only(item: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name in fields}
 
 
 class RequestHandler(BaseHandler):
