@@ -1,0 +1,167 @@
+"""An httpcore network backend whose sockets a Line can interrupt and hold to a deadline.
+
+httpcore's SyncBackend creates the socket inside `socket.create_connection`, out of reach
+until it is connected; this one creates it first, so even a connect can be interrupted.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from htq.worker._line import Line
+
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+
+class LineStream(httpcore.NetworkStream):
+    """A socket stream (like httpcore's SyncStream) that reports each operation to its Line."""
+
+    def __init__(self, sock: socket.socket, line: Line) -> None:
+        self._sock = sock
+        self._line = line
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        timeout = self._line.enter(self._sock, timeout, httpcore.ReadTimeout)
+        try:
+            self._sock.settimeout(timeout)
+            return self._sock.recv(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(exc) from exc
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        while buffer:
+            limit = self._line.enter(self._sock, timeout, httpcore.WriteTimeout)
+            try:
+                self._sock.settimeout(limit)
+                buffer = buffer[self._sock.send(buffer) :]
+            except TimeoutError as exc:
+                raise httpcore.WriteTimeout(exc) from exc
+            except OSError as exc:
+                raise httpcore.WriteError(exc) from exc
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        if isinstance(self._sock, ssl.SSLSocket):
+            raise httpcore.ConnectError("TLS through a TLS (https://) proxy is not supported")
+        timeout = self._line.enter(self._sock, timeout, httpcore.ConnectTimeout)
+        try:
+            self._sock.settimeout(timeout)
+            sock = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
+        except TimeoutError as exc:
+            self.close()
+            raise httpcore.ConnectTimeout(exc) from exc
+        except OSError as exc:
+            self.close()
+            raise httpcore.ConnectError(exc) from exc
+        return LineStream(sock, self._line)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object" and isinstance(self._sock, ssl.SSLSocket):
+            return self._sock._sslobj  # type: ignore[attr-defined]  # as httpcore does
+        if info == "client_addr":
+            return self._sock.getsockname()
+        if info == "server_addr":
+            return self._sock.getpeername()
+        if info == "socket":
+            return self._sock
+        if info == "is_readable":
+            return _is_readable(self._sock)
+        return None
+
+
+class LineBackend(httpcore.NetworkBackend):
+    """Opens TCP connections whose sockets belong to `line` from before they connect."""
+
+    def __init__(self, line: Line) -> None:
+        self._line = line
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(exc) from exc
+        error: OSError = OSError(f"no address for {host}")
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                for option in socket_options or ():
+                    sock.setsockopt(*option)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if local_address is not None:
+                    sock.bind((local_address, 0))
+                sock.settimeout(self._line.enter(sock, timeout, httpcore.ConnectTimeout))
+                sock.connect(address)
+                return LineStream(sock, self._line)
+            except OSError as exc:
+                sock.close()
+                error = exc
+            except BaseException:
+                sock.close()
+                raise
+        if isinstance(error, TimeoutError):
+            raise httpcore.ConnectTimeout(error) from error
+        raise httpcore.ConnectError(error) from error
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("htq sends requests over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def install(client: httpx.Client, backend: httpcore.NetworkBackend) -> None:
+    """Make every transport of `client` (proxies from the environment too) use `backend`.
+
+    httpx has no public way to choose httpcore's network backend, so this sets the pool's
+    attribute; a version of httpx or httpcore without it fails here, at start, not silently.
+    """
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        if transport is None:
+            continue
+        pool = getattr(transport, "_pool", None)
+        if pool is None or not hasattr(pool, "_network_backend"):
+            raise RuntimeError(
+                f"cannot install htq's network backend in {type(transport).__name__}; "
+                "is this an unsupported httpx/httpcore version?"
+            )
+        pool._network_backend = backend
+
+
+def _is_readable(sock: socket.socket) -> bool:
+    """True if the socket has data or EOF waiting (an idle keep-alive connection gone stale)."""
+    if sock.fileno() < 0:
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)

@@ -1,0 +1,48 @@
+"""`htq worker`: connect, start the threads, run until SIGTERM/SIGINT, stop gracefully."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+
+import redis
+
+from htq.config import WorkerConfig, describe_redis
+from htq.worker._health import worker_store
+from htq.worker._worker import Worker
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def work(config: WorkerConfig) -> int:
+    """Run a worker until a signal; 0 after a clean stop, 1 if Redis cannot be reached at start."""
+    store = worker_store(config.store)
+    try:
+        store.redis.ping()
+    except (redis.RedisError, OSError) as exc:
+        address = describe_redis(config.store.redis_url)
+        print(f"htq worker: cannot reach Redis at {address} ({exc})", file=sys.stderr)
+        store.close()
+        return 1
+    worker = Worker(config, store)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            worker.force()  # a second signal: hand in-flight requests back now
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
+    try:
+        worker.start()
+        print(f"Started {config.threads} workers...", flush=True)
+        while not stop.wait(0.5):
+            pass
+        worker.stop(config.grace)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        store.close()
+    return 0

@@ -1,0 +1,183 @@
+"""Sending one request with httpx, and turning what happened into the stored response."""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from htq import __version__
+from htq.models import RequestSpec, Status, now_ms, response_resource
+from htq.worker._backend import LineBackend, install
+from htq.worker._line import Line
+
+log = logging.getLogger("htq.worker")
+
+USER_AGENT = f"htq/{__version__}"
+DELETE_TIMEOUT = 5.0  # seconds the courtesy DELETE after a cancel may take
+
+# Media types (besides text/*) whose bodies are text; anything else declared is binary.
+_TEXT_HINTS = (
+    "json",
+    "xml",
+    "javascript",
+    "ecmascript",
+    "html",
+    "form-urlencoded",
+    "yaml",
+    "csv",
+    "graphql",
+    "sql",
+    "toml",
+)
+# Headers of the original request that would lie about the DELETE's (empty) body.
+_BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def new_client(line: Line, *, trust_env: bool) -> httpx.Client:
+    """One thread's client: connections kept alive and reused, sockets interruptible by `line`."""
+    client = httpx.Client(
+        follow_redirects=False,
+        trust_env=trust_env,
+        timeout=None,
+        headers={"User-Agent": USER_AGENT},
+    )
+    install(client, LineBackend(line))
+    return client
+
+
+def send(client: httpx.Client, spec: RequestSpec, uuid: str, max_bytes: int) -> dict[str, Any]:
+    """Send `spec`: any HTTP response is a `success`, a failure an `error`, too late a `timeout`.
+
+    The body is read as it streams and cut at `max_bytes`. The overall deadline is kept by the
+    network backend (see Line.enter); httpx's own timeout bounds each phase.
+    """
+    started = time.monotonic()
+    try:
+        with client.stream(
+            spec.method,
+            spec.url,
+            headers=spec.send_headers(),
+            content=spec.body(),
+            timeout=spec.timeout,
+        ) as response:
+            raw, truncated = _read(response, max_bytes)
+    except httpx.TimeoutException:
+        return outcome(uuid, Status.TIMEOUT, started, timeout_message(spec))
+    except Exception as exc:  # a request that cannot be sent is its own `error`, not a crash
+        return outcome(uuid, Status.ERROR, started, describe(exc))
+    data, encoding = encode_body(raw, response.headers.get("Content-Type"), truncated=truncated)
+    return response_resource(
+        uuid,
+        Status.SUCCESS,
+        time_ms=now_ms(),
+        elapsed_ms=(time.monotonic() - started) * 1000,
+        code=response.status_code,
+        reason=response.reason_phrase or httpx.codes.get_reason_phrase(response.status_code),
+        headers=response_headers(response),
+        data=data,
+        encoding=encoding,
+        truncated=truncated,
+    )
+
+
+def send_delete(client: httpx.Client, spec: RequestSpec, uuid: str) -> None:
+    """Tell the target a request was canceled: DELETE its URL with the request's headers."""
+    headers = {k: v for k, v in spec.headers.items() if k.lower() not in _BODY_HEADERS}
+    try:
+        with client.stream("DELETE", spec.url, headers=headers, timeout=DELETE_TIMEOUT) as response:
+            log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)
+    except Exception as exc:  # a courtesy: its failure is logged, never raised
+        log.debug("[%s] DELETE to the target failed: %s", uuid, describe(exc))
+
+
+def outcome(uuid: str, status: Status, started: float, message: str) -> dict[str, Any]:
+    """An `error` or `timeout` response resource."""
+    elapsed = (time.monotonic() - started) * 1000
+    return response_resource(uuid, status, time_ms=now_ms(), elapsed_ms=elapsed, message=message)
+
+
+def timeout_message(spec: RequestSpec) -> str:
+    return f"No complete response within the request's timeout of {spec.timeout:g} seconds."
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line message for a person about why a request could not be sent."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return f"Could not connect: {detail}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"Protocol error: {detail}"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return f"Connection broken: {detail}"
+    if isinstance(exc, httpx.ProxyError):
+        return f"Proxy error: {detail}"
+    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | ValueError):
+        return f"Invalid request: {detail}"
+    return f"{type(exc).__name__}: {detail}"
+
+
+def _read(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """The (decoded) body, read until `max_bytes`; True if there was more."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        if size + len(chunk) > max_bytes:
+            chunks.append(chunk[: max_bytes - size])
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), False
+
+
+def encode_body(raw: bytes, content_type: str | None, *, truncated: bool) -> tuple[str, str | None]:
+    """Text as is (decoded by its charset, UTF-8 by default); anything else base64.
+
+    A cut body may end inside a character: that partial character is dropped.
+    """
+    if _is_binary(content_type):
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    charset = _charset(content_type) or "utf-8"
+    try:
+        text = codecs.getincrementaldecoder(charset)().decode(raw, final=not truncated)
+    except (LookupError, ValueError, TypeError):  # unknown charset, or not in that charset
+        text = None
+    if not isinstance(text, str):  # also a bytes-to-bytes "charset" such as base64
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    return text, None
+
+
+def response_headers(response: httpx.Response) -> dict[str, str]:
+    """Headers with the names' original case; repeated headers joined with ", "."""
+    encoding = response.headers.encoding
+    headers: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for raw_name, raw_value in response.headers.raw:
+        name, value = raw_name.decode(encoding), raw_value.decode(encoding)
+        key = names.setdefault(name.lower(), name)
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+def _is_binary(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    mime, _, params = content_type.partition(";")
+    mime = mime.strip().lower()
+    if not mime or mime.startswith("text/") or "charset=" in params.lower():
+        return False
+    return not any(hint in mime for hint in _TEXT_HINTS)
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None

@@ -1,0 +1,171 @@
+"""A worker: N sender threads, a heartbeat, a reaper and a cancel listener; and its shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import redis
+
+from htq.config import WorkerConfig, describe_redis
+from htq.models import Status
+from htq.store import REDIS_DOWN, Claim, Store
+from htq.worker._health import RedisHealth, worker_store
+from htq.worker._line import Interrupt
+from htq.worker._sender import Sender, Shared
+
+log = logging.getLogger("htq.worker")
+
+REAP_PERIOD = 1.0  # seconds between attempts to lead the reaper
+HAND_BACK = 5.0  # seconds stopping threads get to hand their requests back after the grace
+
+
+class Worker:
+    """Sends queued requests on `config.threads` threads until stopped.
+
+    worker = Worker(config).start()
+    ...
+    worker.stop()       # stop taking requests; in-flight ones get `grace` seconds
+    """
+
+    def __init__(self, config: WorkerConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or worker_store(config.store)
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.health = RedisHealth(describe_redis(config.store.redis_url))
+        self._stopping = threading.Event()
+        self._aborting = threading.Event()
+        self._forced = threading.Event()
+        self._done = threading.Event()
+        shared = Shared(config, self.store, self.health, self.id, self._stopping, self._aborting)
+        self.senders = [Sender(shared, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
+        self._services = [
+            threading.Thread(
+                target=self._every, args=(config.lease / 3, self._heartbeat),
+                name="htq-heartbeat", daemon=True,
+            ),
+            threading.Thread(
+                target=self._every, args=(REAP_PERIOD, self._reap), name="htq-reaper", daemon=True
+            ),
+        ]  # fmt: skip
+        self._exit = contextlib.ExitStack()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(sender.busy for sender in self.senders)
+
+    def start(self) -> Worker:
+        self._exit.enter_context(self.store.cancellations(self._on_cancel))
+        for thread in self._services:
+            thread.start()
+        for sender in self.senders:
+            sender.start()
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking requests, give in-flight ones `grace` seconds, then hand the rest back."""
+        grace = self.config.grace if grace is None else grace
+        self._stopping.set()
+        self._wake_waiting()
+        if self.in_flight:
+            log.info(
+                "Stopping: %d request(s) in flight get %gs to finish (interrupt again to hand "
+                "them back now)",
+                self.in_flight,
+                grace,
+            )
+        deadline = time.monotonic() + grace
+        while self.in_flight and time.monotonic() < deadline and not self._forced.wait(0.05):
+            pass
+        for sender in self.senders:
+            sender.line.interrupt(Interrupt.SHUTDOWN)
+        # Cancels no longer interrupt anything: stop listening while the threads hand back.
+        listener = threading.Thread(target=self._exit.close, name="htq-stop-listening")
+        listener.start()
+        self._join_senders(time.monotonic() + HAND_BACK)
+        self._aborting.set()  # whatever still waits for Redis gives up; its lease will expire
+        self._join_senders(time.monotonic() + 2.0)
+        self._done.set()
+        for thread in [*self._services, listener]:
+            thread.join(timeout=2.0)
+
+    def force(self) -> None:
+        """Cut the grace period short (a second Ctrl-C)."""
+        self._forced.set()
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _join_senders(self, deadline: float) -> None:
+        for sender in self.senders:
+            sender.join(max(0.0, deadline - time.monotonic()))
+
+    def _wake_waiting(self) -> None:
+        """Unblock this worker's threads waiting for work (CLIENT UNBLOCK), so stopping is quick.
+
+        Best effort: without it (or where CLIENT is not allowed) a waiting thread notices the
+        stop when its wait times out.
+        """
+        name = self.store.redis.connection_pool.connection_kwargs.get("client_name")
+        if not name:
+            return
+        with contextlib.suppress(redis.RedisError, *REDIS_DOWN):
+            for client in self.store.redis.client_list():
+                if client.get("name") == name and "b" in client.get("flags", ""):
+                    self.store.redis.client_unblock(int(client["id"]))
+
+    def _on_cancel(self, uuid: str) -> None:
+        """A pending request was canceled: interrupt it, if one of our threads holds it."""
+        for sender in self.senders:
+            if sender.line.interrupt(Interrupt.CANCELED, uuid=uuid):
+                return
+
+    def _every(self, period: float, task: Callable[[], None]) -> None:
+        while not self._done.wait(period):
+            try:
+                task()
+            except Exception:  # e.g. a read-only replica after a failover: log, keep going
+                log.exception("Unexpected error in %s; going on", threading.current_thread().name)
+
+    def _heartbeat(self) -> None:
+        """Renew the leases of every held request; notice the ones no longer held."""
+        held = [(sender, claim) for sender in self.senders if (claim := sender.line.claim)]
+        if not held:
+            return
+        renewed = self.health.attempt(self.store.renew, [c for _, c in held], self.config.lease)
+        for (sender, claim), ok in zip(held, renewed or (), strict=False):
+            if not ok:
+                self._lost(sender, claim)
+
+    def _lost(self, sender: Sender, claim: Claim) -> None:
+        # A cancel whose pub/sub message was missed looks like this too; it gets the DELETE.
+        status = self.health.attempt(self.store.status, claim.uuid)
+        reason = Interrupt.CANCELED if status is Status.CANCELED else Interrupt.LOST
+        sender.line.interrupt(reason, uuid=claim.uuid, token=claim.token)
+
+    def _reap(self) -> None:
+        """Each period, one worker of all re-queues the requests whose worker went away."""
+        if not self.health.attempt(self.store.try_lead_reaper, self.id, REAP_PERIOD):
+            return
+        outcome = self.health.attempt(self.store.reap, self.config.max_attempts)
+        if outcome and (outcome["requeued"] or outcome["lost"]):
+            log.info(
+                "Requeued %d request(s) whose worker was lost; gave up on %d",
+                outcome["requeued"],
+                outcome["lost"],
+            )
