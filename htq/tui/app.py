@@ -1,0 +1,133 @@
+"""The Textual app: holds the API client, the clock and the connection state every screen shows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import httpx
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from htq.config import TuiConfig
+from htq.tui.api import ApiClient, ApiError, Unreachable
+from htq.tui.commands import ActionCommands, declared_bindings
+from htq.tui.screens.detail import DetailScreen
+from htq.tui.screens.help import HelpScreen, Section
+from htq.tui.screens.main import MainScreen
+from htq.tui.screens.submit import SubmitScreen
+from htq.tui.widgets.request_table import RequestTable
+from htq.tui.widgets.server_bar import Connection, Link
+
+Clock = Callable[[], float]
+
+#: Table keys worth listing in the help (the rest are DataTable's cell-cursor keys).
+_TABLE_ACTIONS = {"cursor_up", "cursor_down", "page_up", "page_down", "scroll_top", "scroll_bottom"}
+
+# Textual's own keys, listed in the help too.
+_NEXT_FIELD = Binding("tab,shift+tab", "focus", "Next/previous field")
+_PALETTE = Binding("ctrl+p", "palette", "Command palette", tooltip="Find any action by name")
+
+
+class HtqApp(App[int]):
+    """Watch and drive an htq server. Talks only to its REST API."""
+
+    CSS_PATH = "htq.tcss"
+    TITLE = "htq"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {ActionCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="List every key"),
+        Binding("q", "quit", "Quit", tooltip="Leave htq tui"),
+    ]
+
+    connection: reactive[Connection] = reactive(Connection)
+    stats: reactive[dict[str, Any] | None] = reactive(None)
+
+    def __init__(
+        self,
+        config: TuiConfig,
+        *,
+        clock: Clock = time.time,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.clock = clock
+        self.api = ApiClient(config.url, transport=transport)
+        self._refusal = ""  # the last error toasted, so a failing poll toasts once, not per tick
+
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen()
+
+    async def on_unmount(self) -> None:
+        await self.api.aclose()
+
+    def reached(self, stats: dict[str, Any] | None = None) -> None:
+        """The server answered: say so if it had been lost."""
+        if self.connection.link in (Link.OFFLINE, Link.STORE_DOWN):
+            self.notify(f"{self.config.url} answers again.", title="Back online", markup=False)
+        self.connection = Connection(Link.ONLINE)
+        self._refusal = ""
+        if stats is not None:
+            self.stats = stats
+
+    def lost(self, error: ApiError) -> None:
+        """A call failed: the header says how; a toast only when the state changes."""
+        if isinstance(error, Unreachable):
+            link = Link.OFFLINE
+        elif error.store_down:
+            link = Link.STORE_DOWN
+        else:
+            if error.message != self._refusal:
+                self._refusal = error.message
+                self.notify(
+                    error.message, title="The server refused", severity="error", markup=False
+                )
+            return
+        if link is not self.connection.link:
+            self.notify(
+                f"{error.message.rstrip('.')}. The last data stays on screen; retrying every "
+                f"{self.config.interval:g} s.",
+                title="Server unreachable" if link is Link.OFFLINE else "Redis unavailable",
+                severity="warning",
+                markup=False,
+            )
+        self.connection = Connection(link, error.message)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(help_sections(type(self.screen))))
+
+
+def help_sections(current: type[Screen[Any]]) -> list[Section]:
+    """Every key, the current screen's first."""
+    table = [b for b in declared_bindings(RequestTable, own=False) if b.action in _TABLE_ACTIONS]
+    sections: list[Section] = [
+        ("Request list", [*declared_bindings(MainScreen), *table]),
+        ("Request detail", declared_bindings(DetailScreen)),
+        ("New request form", [*declared_bindings(SubmitScreen), _NEXT_FIELD]),
+        ("Everywhere", [*declared_bindings(HtqApp), _PALETTE]),
+    ]
+    order = {MainScreen: 0, DetailScreen: 1, SubmitScreen: 2}
+    first = order.get(current, 0)
+    return [sections[first], *(s for i, s in enumerate(sections) if i != first)]
+
+
+def create_app(
+    config: TuiConfig,
+    *,
+    clock: Clock = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> HtqApp:
+    """The app, as `htq tui` runs it; tests pass a fixed clock (and may route the HTTP)."""
+    return HtqApp(config, clock=clock, transport=transport)
+
+
+def run_tui(config: TuiConfig) -> int:
+    app = create_app(config)
+    app.run()
+    return app.return_code or 0

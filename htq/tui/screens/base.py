@@ -1,0 +1,139 @@
+"""What the list and the detail screens share: the actions on one request, with their toasts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import work
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from htq.models import ANSWERED, Status
+from htq.tui import format as fmt
+from htq.tui.api import ApiError
+from htq.tui.curl import curl_command
+from htq.tui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from htq.tui.app import HtqApp
+
+
+#: The keys of the actions on one request; each screen places them among its own.
+REQUEST_BINDINGS: list[BindingType] = [
+    Binding("c", "cancel_request", "Cancel", tooltip="Cancel it (a stored response goes too)"),
+    Binding("d", "delete_response", "Delete response", tooltip="Delete the stored response"),
+    Binding("y", "copy_curl", "Copy curl", tooltip="Copy the request as a curl command"),
+    Binding("r", "refresh", "Refresh", tooltip="Ask the server again now"),
+]
+
+
+class RequestScreen(Screen[None]):
+    """A screen about requests; subclasses say which one is current and how to show a change."""
+
+    @property
+    def htq(self) -> HtqApp:
+        return cast("HtqApp", self.app)
+
+    def current_request(self) -> dict[str, Any] | None:
+        """The request the actions apply to."""
+        raise NotImplementedError
+
+    def changed(self, uuid: str) -> None:
+        """A request was changed by an action here: show its new state."""
+        raise NotImplementedError
+
+    def action_refresh(self) -> None:
+        raise NotImplementedError
+
+    def _chosen(self) -> tuple[str, str, Status | None] | None:
+        request = self.current_request()
+        if request is None:
+            self.notify("No request selected.", severity="warning")
+            return None
+        uuid = str(request["uuid"])
+        return uuid, fmt.short_uuid(uuid), fmt.parse_status(request.get("status"))
+
+    def action_cancel_request(self) -> None:
+        chosen = self._chosen()
+        if chosen is None:
+            return
+        uuid, short, status = chosen
+        if status is Status.CANCELED:
+            self.notify(f"{short} is already canceled.")
+            return
+        consequence = (
+            "Its stored response will be deleted."
+            if status in ANSWERED
+            else "A worker sending it is interrupted and the target gets a DELETE."
+        )
+        self.app.push_screen(
+            ConfirmScreen(f"Cancel request {short}?\n{consequence}", yes="Cancel it", no="Keep it"),
+            partial(self._confirmed, self._cancel, uuid, short),
+        )
+
+    def action_delete_response(self) -> None:
+        chosen = self._chosen()
+        if chosen is None:
+            return
+        uuid, short, status = chosen
+        if status not in ANSWERED:
+            self.notify(f"{short} has no stored response ({status}).", severity="warning")
+            return
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the stored response of {short}?", yes="Delete", no="Keep"),
+            partial(self._confirmed, self._delete_response, uuid, short),
+        )
+
+    def action_copy_curl(self) -> None:
+        chosen = self._chosen()
+        if chosen is not None:
+            self._copy_curl(*chosen[:2])
+
+    @work(group="request-action")
+    async def _copy_curl(self, uuid: str, short: str) -> None:
+        request = self.current_request()
+        if request is None or "headers" not in request:  # listings carry no headers or body
+            try:
+                request = await self.htq.api.get(uuid)
+            except ApiError as exc:
+                self.notify(f"Could not read {short}: {exc.message}", severity="error")
+                return
+        try:
+            command = curl_command(request)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.notify(f"Cannot build a curl command: {exc}", severity="error")
+            return
+        self.app.copy_to_clipboard(command)
+        self.notify(command, title="Copied as curl", markup=False, timeout=8)
+
+    @staticmethod
+    def _confirmed(
+        act: Callable[[str, str], object], uuid: str, short: str, yes: bool | None
+    ) -> None:
+        if yes:
+            act(uuid, short)
+
+    # Actions change the queue, so one must never cancel another: not exclusive.
+    @work(group="request-action")
+    async def _cancel(self, uuid: str, short: str) -> None:
+        try:
+            await self.htq.api.cancel(uuid)
+        except ApiError as exc:
+            self.notify(f"Could not cancel {short}: {exc.message}", severity="error")
+            return
+        self.notify(f"Canceled {short}.")
+        self.changed(uuid)
+
+    @work(group="request-action")
+    async def _delete_response(self, uuid: str, short: str) -> None:
+        try:
+            await self.htq.api.delete_response(uuid)
+        except ApiError as exc:
+            self.notify(
+                f"Could not delete the response of {short}: {exc.message}", severity="error"
+            )
+            return
+        self.notify(f"Deleted the stored response of {short}.")
+        self.changed(uuid)

@@ -1,0 +1,192 @@
+"""One request and, once done, its response; follows the request live until it finishes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+
+from htq.models import ANSWERED, Status
+from htq.tui import format as fmt
+from htq.tui.api import ApiError
+from htq.tui.screens.base import REQUEST_BINDINGS, RequestScreen
+from htq.tui.widgets.server_bar import ServerBar
+
+#: Longest a single long-poll for the response may wait before the status is asked again.
+MAX_WAIT = 5.0
+
+
+class DetailScreen(RequestScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,backspace", "back", "Back", tooltip="Back to the list"),
+        *REQUEST_BINDINGS,
+    ]
+
+    def __init__(self, uuid: str, request: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.uuid = uuid
+        self.request = request
+        self.response: dict[str, Any] | None = None
+        self.note = ""  # why there is no response to show (yet)
+
+    def compose(self) -> ComposeResult:
+        yield ServerBar(self.htq.config.url)
+        yield Static(id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Static("Request", classes="section")
+            yield Static(id="request")
+            yield Static("Response", classes="section")
+            yield Static(id="response")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-body").focus()
+        self.render_request()
+        self.render_response()
+        self.follow()
+
+    # -- the request actions' hooks ------------------------------------------------------
+
+    def current_request(self) -> dict[str, Any] | None:
+        return self.request
+
+    def changed(self, uuid: str) -> None:
+        self.follow()
+
+    def action_refresh(self) -> None:
+        self.follow()
+        self.notify("Refreshing…", timeout=1.5)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    # -- following the request -----------------------------------------------------------
+
+    @work(exclusive=True, group="follow")
+    async def follow(self) -> None:
+        """Fetch the request; until it is done, long-poll its response; then show the outcome."""
+        interval = self.htq.config.interval
+        wait = min(max(interval, 0.5), MAX_WAIT)
+        while True:
+            try:
+                done = await self._step(wait)
+            except ApiError as exc:
+                if exc.not_found:
+                    self.note = exc.message
+                    self.render_response()
+                    return
+                self.htq.lost(exc)
+                await asyncio.sleep(interval)
+                continue
+            self.htq.reached()
+            if done:
+                return
+
+    async def _step(self, wait: float) -> bool:
+        """One look at the request; True once it is done and its outcome is shown."""
+        api = self.htq.api
+        self.request = await api.get(self.uuid)
+        self.render_request()
+        status = fmt.parse_status(self.request.get("status"))
+        if status is Status.CANCELED:
+            self.response, self.note = None, "Canceled: there is no response."
+        elif status in ANSWERED:
+            try:
+                self.response, self.note = await api.response(self.uuid, 0), ""
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+                self.response, self.note = None, exc.message
+        else:
+            self.response = None
+            self.note = "Waiting for a worker…" if status is Status.QUEUED else "Being sent…"
+            self.render_response()
+            await api.response(self.uuid, wait)  # returns early once done; the next step shows it
+            return False
+        self.render_response()
+        return True
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def render_request(self) -> None:
+        request = self.request or {"uuid": self.uuid}
+        title = Text.assemble(
+            ("Request ", "bold"), (self.uuid, "bold"), "  ", fmt.status_text(request.get("status"))
+        )
+        self.query_one("#detail-title", Static).update(title)
+        self.query_one("#request", Static).update(_request_view(request, self.htq.clock()))
+
+    def render_response(self) -> None:
+        view: RenderableType
+        if self.response is not None:
+            view = _response_view(self.response)
+        else:
+            view = Text(self.note or "Loading…", style="dim italic")
+        self.query_one("#response", Static).update(view)
+
+
+def _request_view(request: dict[str, Any], now: float) -> RenderableType:
+    if "url" not in request:
+        return Text("Loading…", style="dim italic")
+    line = Text.assemble((str(request.get("method", "")).upper(), "bold"), " ", str(request["url"]))
+    facts = [
+        f"queued {fmt.timestamp(request.get('time'))} ({fmt.age(request.get('time'), now)} ago)",
+        f"timeout {fmt.seconds(request.get('timeout'))}",
+    ]
+    if request.get("id") is not None:
+        facts.append(f"id {request['id']}")
+    headers = request.get("headers") or {}
+    content_type = fmt.header_value(headers, "content-type")
+    parts: list[RenderableType] = [line, Text(" · ".join(facts), style="dim")]
+    parts += [_label("Headers"), _headers_table(headers)]
+    if request.get("data") is not None:
+        parts += [_label("Body"), fmt.body(request["data"], content_type)]
+    return Group(*parts)
+
+
+def _response_view(response: dict[str, Any]) -> RenderableType:
+    status = fmt.parse_status(response.get("status"))
+    received = fmt.timestamp(response.get("time"))
+    facts = f"{fmt.elapsed(response.get('elapsed'))} · received {received}"
+    if status is not Status.SUCCESS:
+        return Group(
+            Text.assemble(fmt.status_text(response.get("status")), "  ", (facts, "dim")),
+            Text(str(response.get("message") or "(no message)")),
+        )
+    code = response.get("code")
+    line = Text.assemble(
+        fmt.code_text(code), " ", (str(response.get("reason") or ""), "bold"), "  ", (facts, "dim")
+    )
+    headers = response.get("headers") or {}
+    parts: list[RenderableType] = [line, _label("Headers"), _headers_table(headers), _label("Body")]
+    if response.get("encoding") == "base64":
+        size = len(str(response.get("data") or "")) * 3 // 4
+        parts.append(Text(f"Binary body, about {size:,} bytes (base64 in the API).", style="dim"))
+    else:
+        parts.append(fmt.body(response.get("data"), fmt.header_value(headers, "content-type")))
+    if response.get("truncated"):
+        parts.append(Text("The body was cut at the worker's size limit.", style="yellow"))
+    return Group(*parts)
+
+
+def _label(text: str) -> Text:
+    return Text(f"\n{text}", style="bold")
+
+
+def _headers_table(headers: Any) -> RenderableType:
+    if not isinstance(headers, dict) or not headers:
+        return Text("(none)", style="dim")
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column("name", style="cyan", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in headers.items():
+        table.add_row(str(name), str(value))
+    return table

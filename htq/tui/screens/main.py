@@ -1,0 +1,244 @@
+"""The request list: live table, status tabs with counts, URL filter, paging."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import Worker
+
+from htq.models import Status
+from htq.tui.api import ApiError
+from htq.tui.screens.base import REQUEST_BINDINGS, RequestScreen
+from htq.tui.screens.detail import DetailScreen
+from htq.tui.screens.submit import SubmitScreen
+from htq.tui.widgets.request_table import RequestTable
+from htq.tui.widgets.server_bar import ServerBar
+from htq.tui.widgets.status_tabs import FILTERS, StatusTabs, filter_name
+
+#: Requests shown at once; `[` and `]` page through the rest.
+PAGE_SIZE = 200
+
+
+def _filter_bindings() -> list[BindingType]:
+    return [
+        Binding(
+            str(number),
+            f"filter_status('{filter_name(status)}')",
+            f"Show {filter_name(status)}",
+            tooltip=f"Only {status} requests" if status else "Requests of every status",
+            show=False,
+        )
+        for number, status in enumerate(FILTERS, start=1)
+    ]
+
+
+class MainScreen(RequestScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", tooltip="Show the request and its response"),
+        Binding("n", "submit", "New", tooltip="Queue a new request"),
+        *REQUEST_BINDINGS,
+        Binding("slash", "find", "Filter", key_display="/", tooltip="Filter by URL text"),
+        Binding(
+            "escape",
+            "clear_find",
+            "Clear filter",
+            key_display="esc",
+            show=False,
+            tooltip="Show every URL again",
+        ),
+        *_filter_bindings(),
+        Binding(
+            "right_square_bracket",
+            "page(1)",
+            "Older page",
+            key_display="]",
+            show=False,
+            tooltip=f"The next {PAGE_SIZE} older requests",
+        ),
+        Binding(
+            "left_square_bracket",
+            "page(-1)",
+            "Newer page",
+            key_display="[",
+            show=False,
+            tooltip="Back towards the newest",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_filter: Status | None = None
+        self.text_filter = ""
+        self.loaded: list[dict[str, Any]] = []
+        self._pages: list[str | None] = [None]  # cursors of the pages walked into
+        self._next_page: str | None = None
+        self._loader: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ServerBar(self.htq.config.url)
+        with Horizontal(id="tabs-row"):
+            yield StatusTabs(id="tabs")
+            yield Static(id="list-info")
+        yield Input(
+            placeholder="filter by URL text (enter: keep, esc: clear)", id="find", compact=True
+        )
+        yield RequestTable(id="requests")
+        yield Footer()
+
+    @property
+    def table(self) -> RequestTable:
+        return self.query_one(RequestTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.set_interval(self.htq.config.interval, self._tick)
+        self._load()
+
+    def _tick(self) -> None:
+        # A slow server must not pile calls up: skip a tick while the last load runs.
+        if self._loader is None or self._loader.is_finished:
+            self._load()
+
+    def _load(self) -> None:
+        self._loader = self.load()
+
+    @work(exclusive=True, group="load")
+    async def load(self) -> None:
+        """Fetch the current page and the counts, then show them."""
+        api = self.htq.api
+        try:
+            page, stats = await asyncio.gather(
+                api.list(self.status_filter, PAGE_SIZE, self._pages[-1]), api.stats()
+            )
+        except ApiError as exc:
+            self.htq.lost(exc)
+            self.table.refresh_ages(self.htq.clock())  # the last data stays, and ages on
+            return
+        self.htq.reached(stats)
+        self.loaded, self._next_page = page.items, page.cursor
+        self.query_one(StatusTabs).counts = {**stats.get("counts", {}), "total": stats.get("total")}
+        self.show()
+
+    def show(self) -> None:
+        """Apply the text filter to what was loaded and sync the table with it."""
+        needle = self.text_filter.lower()
+        shown = [item for item in self.loaded if not needle or needle in _haystack(item)]
+        self.table.sync(shown, self.htq.clock())
+        self.query_one("#list-info", Static).update(self._describe(len(shown)))
+
+    def _describe(self, matching: int) -> str:
+        """`1-200 of 1,011` (the rows of this page among all of this status), and the matches."""
+        counts = self.query_one(StatusTabs).counts
+        total = counts.get(str(self.status_filter) if self.status_filter else "total")
+        first = (len(self._pages) - 1) * PAGE_SIZE + 1
+        info = f"{first:,}-{first + len(self.loaded) - 1:,}" if self.loaded else "none"
+        if isinstance(total, int):
+            info += f" of {total:,}"
+        if self.text_filter:
+            info = f"{matching:,} match · {info}"
+        return info
+
+    # -- the request actions' hooks ------------------------------------------------------
+
+    def current_request(self) -> dict[str, Any] | None:
+        return self.table.selected
+
+    def changed(self, uuid: str) -> None:
+        self._load()
+
+    def action_refresh(self) -> None:
+        self._load()
+        self.notify("Refreshing…", timeout=1.5)
+
+    # -- navigation ----------------------------------------------------------------------
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        request = self.table.selected
+        if request is None:
+            self.notify("No request selected.", severity="warning")
+            return
+        self.app.push_screen(DetailScreen(str(request["uuid"]), request))
+
+    def action_submit(self) -> None:
+        self.app.push_screen(SubmitScreen(), self._submitted)
+
+    def _submitted(self, result: tuple[str, str] | None) -> None:
+        if result is None:
+            return
+        uuid, url = result
+        if self.status_filter not in (None, Status.QUEUED):
+            self.action_filter_status("all")
+        if self.text_filter and self.text_filter.lower() not in url.lower():
+            self._set_text_filter("")
+        self.table.select(uuid)
+        self._load()
+
+    def action_filter_status(self, name: str) -> None:
+        status = None if name == "all" else Status(name)
+        self.query_one(StatusTabs).active = status
+        if status == self.status_filter and len(self._pages) == 1:
+            return
+        self.status_filter = status
+        self._pages, self._next_page = [None], None
+        self.loaded = []
+        self.show()
+        self._load()
+
+    def action_page(self, step: int) -> None:
+        if step > 0:
+            if not self._next_page:
+                self.notify("This is the oldest page.")
+                return
+            self._pages.append(self._next_page)
+        else:
+            if len(self._pages) == 1:
+                self.notify("This is the newest page.")
+                return
+            self._pages.pop()
+        self._next_page = None
+        self._load()
+
+    # -- the URL filter ------------------------------------------------------------------
+
+    def action_find(self) -> None:
+        find = self.query_one("#find", Input)
+        find.add_class("-active")
+        find.focus()
+
+    def action_clear_find(self) -> None:
+        self._set_text_filter("")
+
+    def _set_text_filter(self, text: str) -> None:
+        find = self.query_one("#find", Input)
+        with find.prevent(Input.Changed):
+            find.value = text
+        self.text_filter = text
+        find.set_class(bool(text), "-active")
+        if not text:
+            self.table.focus()
+        self.show()
+
+    @on(Input.Changed, "#find")
+    def _find_changed(self, event: Input.Changed) -> None:
+        self.text_filter = event.value
+        self.show()
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        event.input.set_class(bool(event.value), "-active")
+        self.table.focus()
+
+
+def _haystack(item: dict[str, Any]) -> str:
+    return f"{item.get('method', '')} {item.get('url', '')} {item.get('uuid', '')}".lower()

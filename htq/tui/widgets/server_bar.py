@@ -1,0 +1,79 @@
+"""The top line: which server, whether it answers, and how many requests it holds."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class Link(enum.Enum):
+    """How the last call to the server went."""
+
+    CONNECTING = "connecting"
+    ONLINE = "online"
+    STORE_DOWN = "store down"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    link: Link = Link.CONNECTING
+    detail: str = ""
+
+
+_LINK_MARKUP = {
+    Link.CONNECTING: "[$text-muted]◌ connecting…[/]",
+    Link.ONLINE: "[$text-success]● online[/]",
+    Link.STORE_DOWN: "[$text-warning]● server up, Redis unavailable[/] [$text-muted]· retrying[/]",
+    Link.OFFLINE: "[$text-error]● unreachable[/] [$text-muted]($detail) · retrying[/]",
+}
+
+
+class ServerBar(Static):
+    """`htq  http://host:port/  ● online   1,234 requests · queue 3 · in flight 2`."""
+
+    connection: reactive[Connection] = reactive(Connection, always_update=True)
+    stats: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
+
+    def __init__(self, url: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.url = url
+
+    def on_mount(self) -> None:
+        # The app holds the state every screen's bar shows.
+        self.watch(self.app, "connection", self._set_connection)
+        self.watch(self.app, "stats", self._set_stats)
+
+    def _set_connection(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def _set_stats(self, stats: dict[str, Any] | None) -> None:
+        self.stats = stats
+
+    def render(self) -> Content:
+        link = Content.from_markup(
+            _LINK_MARKUP[self.connection.link], detail=self.connection.detail
+        )
+        parts = [
+            Content.from_markup("[b $accent]htq[/]  $url  ", url=self.url),
+            link,
+        ]
+        if self.stats is not None:
+            parts.append(
+                Content.from_markup(
+                    "   [$text-muted]$total · queue $queue · in flight $flight[/]",
+                    total=_requests(self.stats.get("total", 0)),
+                    queue=f"{self.stats.get('queue_depth', 0):,}",
+                    flight=f"{self.stats.get('in_flight', 0):,}",
+                )
+            )
+        return Content.assemble(*parts)
+
+
+def _requests(count: int) -> str:
+    return f"{count:,} request" if count == 1 else f"{count:,} requests"

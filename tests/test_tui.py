@@ -1,0 +1,288 @@
+"""The terminal UI, driven by Textual's Pilot against real `htq server`, `htq worker` and Redis."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Input, Label, Static
+
+from htq.config import StoreConfig, TuiConfig
+from htq.models import Status
+from htq.store import Store
+from htq.tui import HtqApp, create_app
+from htq.tui.commands import declared_bindings
+from htq.tui.screens.detail import DetailScreen
+from htq.tui.screens.help import HelpScreen
+from htq.tui.screens.main import MainScreen
+from htq.tui.screens.submit import SubmitScreen
+from htq.tui.widgets.request_table import RequestTable
+from htq.tui.widgets.server_bar import Link
+from tests.processes import HtqProcess, start_server, start_worker
+from tests.redis_process import free_port
+from tests.target import Target
+
+SIZE = (120, 35)
+INTERVAL = 0.2
+
+
+# -- one server, worker and target for the module (each test tags its own requests) ----------
+
+
+@pytest.fixture(scope="module")
+def prefix(redis_url: str) -> Iterator[str]:
+    name = f"tui{uuidlib.uuid4().hex[:10]}"
+    yield name
+    store = Store(StoreConfig(redis_url=redis_url, prefix=name))
+    keys = list(store.redis.scan_iter(match=f"{{{name}}}:*", count=1000))
+    if keys:
+        store.redis.delete(*keys)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[Target]:
+    with Target() as target:
+        yield target
+
+
+@pytest.fixture(scope="module")
+def server(redis_url: str, prefix: str) -> Iterator[HtqProcess]:
+    process = start_server(redis_url, prefix)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(redis_url: str, prefix: str) -> Iterator[HtqProcess]:
+    process = start_worker(redis_url, prefix, threads=4)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def tag() -> str:
+    """A word only this test's URLs carry."""
+    return uuidlib.uuid4().hex[:10]
+
+
+def queue(server: HtqProcess, **fields: Any) -> str:
+    """Queue a request through the API, as a script would; returns its uuid."""
+    answer = httpx.post(server.url or "", json=fields, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+
+
+@asynccontextmanager
+async def running(url: str) -> AsyncIterator[tuple[HtqApp, Pilot[int]]]:
+    app = create_app(TuiConfig(url=url, interval=INTERVAL))
+    async with app.run_test(size=SIZE) as pilot:
+        yield app, pilot
+
+
+async def until(pilot: Pilot[int], check: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {check}")
+        await pilot.pause(0.05)
+
+
+def table(app: HtqApp) -> RequestTable:
+    return _main(app).table
+
+
+def _main(app: HtqApp) -> MainScreen:
+    screen = app.screen_stack[0]
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+def status_of(app: HtqApp, uuid: str) -> str | None:
+    item = table(app).items.get(uuid)
+    return None if item is None else str(item["status"])
+
+
+def text(widget: Static) -> str:
+    """What a Static shows, as plain text."""
+    console = Console(width=SIZE[0], record=True, file=io.StringIO(), color_system=None)
+    console.print(widget.content)
+    return console.export_text()
+
+
+# -- the stories --------------------------------------------------------------------------
+
+
+async def test_submit_a_request_and_see_it_succeed(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    async with running(server.url or "") as (app, pilot):
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        app.screen.query_one("#url", Input).value = f"{target.url}/ip?{tag}"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        rows = table(app)
+        await until(pilot, lambda: any(tag in i["url"] for i in rows.items.values()))
+        uuid = next(u for u, i in rows.items.items() if tag in i["url"])
+        assert rows.selected_uuid == uuid
+        await until(pilot, lambda: status_of(app, uuid) == "success")
+        assert rows.items[uuid]["result"]["code"] == 200
+
+
+async def test_detail_shows_the_response_body(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    uuid = queue(server, url=f"{target.url}/echo?{tag}", data={"hello": tag})
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: uuid in table(app).items)
+        table(app).select(uuid)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        screen = app.screen
+        assert isinstance(screen, DetailScreen) and screen.uuid == uuid
+        await until(pilot, lambda: screen.response is not None)
+        shown = text(screen.query_one("#response", Static))
+        assert "200 OK" in shown
+        assert '"method": "POST"' in shown  # the JSON body, pretty-printed
+        assert tag in text(screen.query_one("#request", Static))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_cancel_a_slow_request(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    uuid = queue(server, url=f"{target.url}/delay/30/{tag}")
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: status_of(app, uuid) == "pending")
+        table(app).select(uuid)
+        await pilot.press("c")
+        await pilot.press("y")  # the confirmation
+        await until(pilot, lambda: status_of(app, uuid) == "canceled")
+    assert target.wait_for_delete(f"/delay/30/{tag}", timeout=5) is not None
+
+
+async def test_filter_by_status_and_by_url_text(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    ok = queue(server, url=f"{target.url}/ip?{tag}")
+    refused = queue(server, url=f"http://127.0.0.1:{free_port()}/{tag}")
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: status_of(app, ok) == "success")
+        await until(pilot, lambda: status_of(app, refused) == "error")
+        await pilot.press("5")  # error only
+        await until(pilot, lambda: ok not in table(app).items and refused in table(app).items)
+        assert {i["status"] for i in table(app).items.values()} == {"error"}
+        await pilot.press("1", "slash", *tag)
+        await until(pilot, lambda: set(table(app).items) == {ok, refused})
+        await pilot.press("escape")  # clears the text filter
+        assert _main(app).text_filter == ""
+
+
+async def test_new_rows_keep_the_selected_row_where_it_is(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    for number in range(40):
+        queue(server, url=f"{target.url}/ip?{tag}-{number}")
+    async with running(server.url or "") as (app, pilot):
+        rows = table(app)
+        await until(pilot, lambda: rows.row_count >= 40)
+        rows.move_cursor(row=30)
+        await pilot.pause()
+        chosen, on_screen = rows.selected_uuid, rows.cursor_row - int(rows.scroll_y)
+        assert rows.scroll_y > 0
+        new = [queue(server, url=f"{target.url}/ip?{tag}-new{n}") for n in range(3)]
+        await until(pilot, lambda: all(uuid in rows.items for uuid in new))
+        await pilot.pause()
+        assert rows.selected_uuid == chosen
+        assert rows.cursor_row - int(rows.scroll_y) == on_screen  # the view did not move
+
+
+async def test_server_down_then_back(redis_url: str, prefix: str, tag: str) -> None:
+    port = free_port()
+    process = start_server(redis_url, prefix, port=port)
+    uuid = queue(process, url=f"http://127.0.0.1:1/{tag}")
+    try:
+        async with running(process.url or "") as (app, pilot):
+            await until(pilot, lambda: uuid in table(app).items)
+            process.stop()
+            await until(pilot, lambda: app.connection.link is Link.OFFLINE)
+            assert uuid in table(app).items  # the last data stays
+            await pilot.pause(3 * INTERVAL)
+            assert app.is_running
+            process = start_server(redis_url, prefix, port=port)
+            await until(pilot, lambda: app.connection.link is Link.ONLINE)
+            assert uuid in table(app).items
+    finally:
+        process.stop()
+
+
+async def test_unreachable_server_at_start_is_shown_not_fatal() -> None:
+    async with running(f"http://127.0.0.1:{free_port()}/") as (app, pilot):
+        await until(pilot, lambda: app.connection.link is Link.OFFLINE)
+        assert table(app).row_count == 0
+        await pilot.press("n")  # the app still works
+        assert isinstance(app.screen, SubmitScreen)
+
+
+async def test_the_form_shows_the_api_message_beside_the_field(server: HtqProcess) -> None:
+    async with running(server.url or "") as (app, pilot):
+        await pilot.press("n")
+        app.screen.query_one("#url", Input).value = "ftp://example.com/file"
+        await pilot.press("ctrl+s")
+        error = app.screen.query_one("#url-error", Label)
+        await until(pilot, lambda: "http:// or https://" in str(error.content))
+        assert isinstance(app.screen, SubmitScreen)
+        app.screen.query_one("#url", Input).value = "http://example.com/"
+        app.screen.query_one("#headers").text = "no colon here"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        assert "Line 1" in str(app.screen.query_one("#headers-error", Label).content)
+
+
+async def test_copy_as_curl_and_delete_response(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    uuid = queue(server, url=f"{target.url}/ip?{tag}", headers={"X-Tag": tag})
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: status_of(app, uuid) == "success")
+        table(app).select(uuid)
+        await pilot.press("y")
+        assert app.clipboard == f"curl -H 'X-Tag: {tag}' --max-time 60 '{target.url}/ip?{tag}'"
+        await pilot.press("d", "y")
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                answer = await client.get(f"{server.url}{uuid}/response/")
+                if answer.status_code == 404:
+                    break
+                await pilot.pause(0.05)
+        assert answer.status_code == 404
+
+
+async def test_help_lists_every_key_and_the_palette_offers_the_actions(server: HtqProcess) -> None:
+    async with running(server.url or "") as (app, pilot):
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        shown = text(app.screen.query_one("#help-keys", Static))
+        for binding in declared_bindings(MainScreen):
+            assert binding.description in shown
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"New")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+
+
+def test_statuses_have_a_filter_key_each() -> None:
+    keys = {b.key: b.action for b in declared_bindings(MainScreen)}
+    for number, name in enumerate(["all", *Status.__members__.values()], start=1):
+        assert keys[str(number)] == f"filter_status('{name}')"
