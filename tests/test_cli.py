@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +11,7 @@ import pytest
 from htq import __version__
 from htq.config import redis_url
 from htq.errors import ConfigError
-from tests.processes import ROOT, start_server
+from tests.processes import HtqProcess, htq, start_server
 from tests.redis_process import free_port
 
 SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "htq-readme.md"
@@ -31,21 +27,6 @@ SPEC_USAGE = [
     "    --redis <redis>     Host/port of the Redis server [default: localhost:6379].",
     "    --threads <n>       Number of threads a worker should spawn [default: 10].",
 ]
-
-
-def htq(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 20
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HTQ_")}
-    return subprocess.run(
-        [sys.executable, "-m", "htq", *args],
-        cwd=ROOT,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_help_keeps_the_spec_usage_and_adds_tui_and_up() -> None:
@@ -128,29 +109,20 @@ def test_server_prints_the_spec_lines_and_serves(redis_url: str) -> None:
 
 def test_options_come_from_the_environment(redis_url: str) -> None:
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HTQ_")}
     env = {
-        **clean,
         "HTQ_REDIS": redis_url,
         "HTQ_PORT": str(port),
         "HTQ_HOST": "127.0.0.1",
         "HTQ_PREFIX": "envtest",
-        "PYTHONUNBUFFERED": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "htq", "server"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = HtqProcess(["server"], " * Running on", env=env)
     try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == "Starting htq REST server...\n"
-        assert process.stdout.readline() == f" * Running on http://127.0.0.1:{port}/\n"
+        assert server.output().splitlines()[:2] == [
+            "Starting htq REST server...",
+            f" * Running on http://127.0.0.1:{port}/",
+        ]
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
+        assert server.stop() == 0
 
 
 def test_a_port_in_use_is_one_clear_line(redis_url: str) -> None:

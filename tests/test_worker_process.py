@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -13,11 +12,13 @@ import pytest
 from htq.config import StoreConfig
 from htq.models import Status
 from htq.store import Store
+from tests.processes import HtqProcess, htq
+from tests.processes import start_worker as start_htq_worker
 from tests.redis_process import ValkeyProcess, free_port
 from tests.target import Target
-from tests.workers import WorkerProcess, attempts, enqueue, wait_for_status
+from tests.workers import attempts, enqueue, wait_for_status
 
-StartWorker = Callable[..., WorkerProcess]
+StartWorker = Callable[..., HtqProcess]
 
 
 @pytest.fixture
@@ -28,13 +29,17 @@ def target() -> Iterator[Target]:
 
 @pytest.fixture
 def start_worker(store_config: StoreConfig) -> Iterator[StartWorker]:
-    """Start `htq worker` processes (waiting for their start line); all stopped at the end."""
-    started: list[WorkerProcess] = []
+    """Start `htq worker --debug` processes (waiting for their start line); all stopped at the end.
 
-    def start(
-        config: StoreConfig = store_config, threads: int = 1, **options: str
-    ) -> WorkerProcess:
-        worker = WorkerProcess(config, "--threads", str(threads), "--debug", **options).start()
+    `options` go on the command line as `--name value` (lease="2" gives `--lease 2`).
+    """
+    started: list[HtqProcess] = []
+
+    def start(config: StoreConfig = store_config, threads: int = 1, **options: str) -> HtqProcess:
+        extra = ["--debug"]
+        for name, value in options.items():
+            extra += [f"--{name.replace('_', '-')}", value]
+        worker = start_htq_worker(config.redis_url, config.prefix, *extra, threads=threads)
         started.append(worker)
         line = worker.wait_for_line("Started", timeout=15)
         assert line == f"Started {threads} workers...", worker.lines
@@ -67,11 +72,8 @@ def test_the_spec_lines(store: Store, target: Target, start_worker: StartWorker)
 
 def test_unreachable_redis_at_start_is_one_line(store_config: StoreConfig) -> None:
     port = free_port()
-    config = replace(store_config, redis_url=f"redis://127.0.0.1:{port}/0")
-    process = WorkerProcess(config)
-    result = subprocess.run(
-        process.argv, env=process.env, capture_output=True, text=True, timeout=30, check=False
-    )
+    redis = f"redis://127.0.0.1:{port}/0"
+    result = htq("worker", "--redis", redis, "--prefix", store_config.prefix, timeout=30)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.startswith(f"htq worker: cannot reach Redis at 127.0.0.1:{port} (")
@@ -84,8 +86,7 @@ def test_a_killed_workers_request_is_completed_by_another(
     first = start_worker(lease="2")
     uuid = enqueue(store, url=f"{target.url}/delay/1", timeout=10)
     assert target.wait_for_request("/delay/1", 5) is not None
-    first.process.kill()
-    first.wait(5)
+    first.kill()
     start_worker(lease="2")
     assert wait_for_status(store, uuid, timeout=15) is Status.SUCCESS
     assert [r.path for r in target.requests] == ["/delay/1", "/delay/1"]
@@ -98,7 +99,7 @@ def test_sigterm_lets_in_flight_requests_finish(
     worker = start_worker(grace="10")
     uuid = enqueue(store, url=f"{target.url}/delay/1")
     assert target.wait_for_request("/delay/1", 5) is not None
-    worker.send_signal(signal.SIGTERM)
+    worker.signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     assert store.status(uuid) is Status.SUCCESS
 
@@ -109,7 +110,7 @@ def test_sigterm_hands_back_what_outlives_the_grace(
     worker = start_worker(grace="0.5")
     uuid = enqueue(store, url=f"{target.url}/delay/30")
     assert target.wait_for_request("/delay/30", 5) is not None
-    worker.send_signal(signal.SIGTERM)
+    worker.signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     assert store.status(uuid) is Status.QUEUED
     assert target.wait_for_disconnect(5, "/delay/30") is not None
@@ -122,9 +123,9 @@ def test_a_second_sigint_hands_back_at_once(
     worker = start_worker(grace="60")
     uuid = enqueue(store, url=f"{target.url}/delay/30")
     assert target.wait_for_request("/delay/30", 5) is not None
-    worker.send_signal(signal.SIGINT)
+    worker.signal(signal.SIGINT)
     assert worker.wait_for_line("Stopping: 1 request(s) in flight")
-    worker.send_signal(signal.SIGINT)
+    worker.signal(signal.SIGINT)
     assert worker.wait(15) == 0
     assert store.status(uuid) is Status.QUEUED
 
