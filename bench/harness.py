@@ -1,0 +1,352 @@
+"""The processes a run needs, each started here and stopped by its PID, whatever happens.
+
+    with Services.start() as services:            # Valkey and the target, for the whole run
+        with services.server("p1") as api:        # `htq server` on a free port: api.url
+            with services.worker("p1", threads=10):
+                ...
+
+`htq server` and `htq worker` come from tests/processes.py, Valkey from tests/redis_process.py;
+bench's own helpers (bench.target, bench.ceilings, bench.load waiters) run as `Child`ren.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import redis
+
+from htq.config import StoreConfig
+from htq.store import Store
+from tests.processes import ROOT, HtqProcess, start_server, start_worker
+from tests.redis_process import ValkeyProcess
+
+STOP_TIMEOUT = 10.0
+AOF_MARGIN = 48 * 2**20  # bytes of append-only file one measurement may add, at most
+
+
+class Child:
+    """`python -m <module> ...`, ready once it prints a line starting with `ready`."""
+
+    def __init__(self, module: str, *args: str, ready_timeout: float = 20.0) -> None:
+        self.argv = [sys.executable, "-m", module, *args]
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            self.ready = self.wait_for("ready", ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout as stream:
+            for line in stream:
+                with self._changed:
+                    self.lines.append(line.rstrip("\n"))
+                    self._changed.notify_all()
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        """The first output line starting with `prefix`; RuntimeError if none comes in time."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = next((line for line in self.lines if line.startswith(prefix)), None)
+                if found is not None:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.process.poll() is not None:
+                    output = "\n".join(self.lines)
+                    raise RuntimeError(f"{' '.join(self.argv)} did not print {prefix!r}:\n{output}")
+                self._changed.wait(min(remaining, 0.2))
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout)
+        time.sleep(0.05)  # let the reader thread take the last lines
+        return code
+
+    def stop(self) -> None:
+        _terminate(self.process)
+
+
+def _terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM by PID, SIGKILL if it has not exited in time."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs of a process's children (Linux /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established TCP connections to local `port` each process holds (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{inode}]")
+    counts = []
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            fds = []
+        counts.append(sum(_readlink(fd) in inodes for fd in fds))
+    return counts
+
+
+def _readlink(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _stop_pids(pids: list[int], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM each PID, wait for all to go, SIGKILL whoever is left."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in filter(_alive, pids):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class Api:
+    """A running `htq server`: its URL, its process and (with --processes N) its children."""
+
+    url: str
+    process: HtqProcess
+    children: list[int] = field(default_factory=list)
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid, *self.children]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
+    def stats(self, client: httpx.Client) -> dict[str, Any]:
+        answer = client.get(self.url + "stats")
+        answer.raise_for_status()
+        stats: dict[str, Any] = answer.json()
+        return stats
+
+
+class Services:
+    """Valkey and the target for the whole run, and the htq processes each scenario starts."""
+
+    def __init__(self) -> None:
+        self._exit = contextlib.ExitStack()
+        self.valkey = ValkeyProcess()
+        self.redis: redis.Redis | None = None
+        self.target_url = ""
+
+    @classmethod
+    def start(cls) -> Services:
+        services = cls()
+        try:
+            services._start()
+        except BaseException:
+            services.close()
+            raise
+        return services
+
+    def _start(self) -> None:
+        self._exit.callback(self.valkey.close)
+        self.valkey.start()
+        self.redis = redis.Redis.from_url(self.valkey.url, decode_responses=True)
+        self._exit.callback(self.redis.close)
+        target = self._exit.enter_context(self.running("bench.target", "--port", "0"))
+        self.target_url = f"http://127.0.0.1:{target.ready.split()[1]}"
+
+    def close(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- what scenarios start ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def running(self, module: str, *args: str) -> Iterator[Child]:
+        """A bench helper process (`python -m bench.<...>`), stopped on leaving."""
+        child = Child(module, *args)
+        try:
+            yield child
+        finally:
+            child.stop()
+
+    @contextlib.contextmanager
+    def server(self, prefix: str, processes: int = 1) -> Iterator[Api]:
+        """`htq server --processes N` on a free port, answering before this yields."""
+        process = start_server(self.valkey.url, prefix, "--processes", str(processes))
+        api = Api(process.url or "", process)
+        try:
+            if processes > 1:
+                api.children = _wait_for_children(process.pid, processes)
+            _wait_until_answering(api)
+            yield api
+        finally:
+            # Children first: they exit cleanly on SIGTERM, and then so does their parent
+            # (which would restart a child killed by a signal).
+            _stop_pids(api.children)
+            process.stop()
+            _stop_pids(api.children, timeout=1.0)
+
+    @contextlib.contextmanager
+    def worker(self, prefix: str, threads: int = 10) -> Iterator[HtqProcess]:
+        process = start_worker(self.valkey.url, prefix, threads=threads)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+    # -- Redis -------------------------------------------------------------------------------
+
+    def store_config(self, prefix: str) -> StoreConfig:
+        return StoreConfig(redis_url=self.valkey.url, prefix=prefix)
+
+    @contextlib.contextmanager
+    def store(self, prefix: str) -> Iterator[Store]:
+        store = Store(self.store_config(prefix))
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def info(self, section: str) -> dict[str, Any]:
+        assert self.redis is not None
+        info: dict[str, Any] = self.redis.info(section)
+        return info
+
+    def flush(self) -> None:
+        """Empty our own Valkey between scenarios (and compact its append-only file)."""
+        assert self.redis is not None
+        self._wait_for_rewrite(300.0)
+        self.redis.flushall()
+        self.settle()
+
+    def settle(self, timeout: float = 300.0) -> None:
+        """Let Valkey rewrite its append-only file now, not in the middle of a measurement.
+
+        Valkey rewrites the file by itself once it has grown by `auto-aof-rewrite-percentage`
+        (a fork, and a core busy writing): when the next measurement could cross that line,
+        the rewrite is started here and waited for.
+        """
+        assert self.redis is not None
+        self._wait_for_rewrite(timeout)
+        persistence = self.info("persistence")
+        if not persistence.get("aof_enabled"):
+            return
+        config = self.redis.config_get("auto-aof-rewrite-*")
+        percentage = int(config.get("auto-aof-rewrite-percentage") or 100)
+        threshold = max(
+            int(config.get("auto-aof-rewrite-min-size") or 64 * 2**20),
+            persistence["aof_base_size"] * (100 + percentage) // 100,
+        )
+        if percentage and persistence["aof_current_size"] + AOF_MARGIN >= threshold:
+            self.redis.bgrewriteaof()
+            time.sleep(0.05)
+            self._wait_for_rewrite(timeout)
+
+    def drop(self, prefix: str) -> None:
+        """Delete one htq namespace's keys (and nothing else)."""
+        assert self.redis is not None
+        keys = list(self.redis.scan_iter(match=f"{{{prefix}}}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            self.redis.unlink(*keys[start : start + 1000])
+
+    def _wait_for_rewrite(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            persistence = self.info("persistence")
+            if not (
+                persistence.get("aof_rewrite_in_progress")
+                or persistence.get("aof_rewrite_scheduled")
+            ):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Valkey still rewriting its append-only file after {timeout:g}s")
+
+
+def _wait_for_children(pid: int, count: int, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while len(children := children_of(pid)) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"htq server {pid} has {len(children)} children, not {count}")
+        time.sleep(0.05)
+    return children
+
+
+def _wait_until_answering(api: Api, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2) as client:
+        while True:
+            try:
+                api.stats(client)
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)

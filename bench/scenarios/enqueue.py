@@ -1,0 +1,81 @@
+"""POST / at 50 connections: htq server (1 and 2 processes) against a bare Tornado handler."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bench.harness import Api, connections_per_process
+from bench.load import LoadResult
+from bench.report import Goal, Metric
+from bench.scenarios._context import Context, Outcome
+
+SCENARIO = "enqueue"
+GOAL = Goal("ratio", ">=", 0.75)
+
+
+def run(ctx: Context) -> Outcome:
+    body = ctx.enqueue_body()
+    connections = ctx.sizes.connections
+    with ctx.services.running("bench.ceilings", "tornado", "--port", "0") as bare:
+        port = bare.ready.split()[1]
+        ceiling = ctx.measure(
+            f"http://127.0.0.1:{port}/", method="POST", body=body, connections=connections
+        )
+    htq: dict[int, LoadResult] = {}
+    calls: dict[str, float] = {}
+    split: list[int] = []
+    for processes in (1, 2):
+        with ctx.services.server(f"bench-enqueue-{processes}", processes) as api:
+            before = ctx.command_calls()
+            if processes == 1:
+                htq[1] = ctx.measure(api.url, method="POST", body=body, connections=connections)
+                # The warm-up's requests are in the delta too; divide by all that were sent.
+                calls = ctx.calls_per(before, ctx.stats(api)["total"])
+            else:
+                htq[processes], split = _measure_split(ctx, api, body)
+        ctx.services.flush()
+    return Outcome(
+        metrics=_metrics(ceiling, htq, connections, split),
+        data={
+            "ceiling": ceiling.to_json(),
+            "processes": {str(n): result.to_json() for n, result in htq.items()},
+            "connections_per_process": split,
+            "redis_calls_per_request": calls,
+        },
+    )
+
+
+def _measure_split(ctx: Context, api: Api, body: str) -> tuple[LoadResult, list[int]]:
+    """Measure, and count each server process's connections halfway through the run.
+
+    The processes share one listening socket: which of them accepts each keep-alive
+    connection (for the whole run) is up to the kernel's wake-ups, so the split varies.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(
+            ctx.measure, api.url, method="POST", body=body, connections=ctx.sizes.connections
+        )
+        time.sleep(ctx.sizes.warmup_seconds + 0.5 + ctx.sizes.load_seconds / 2)
+        split = connections_per_process(api.children, api.port)
+        return running.result(), split
+
+
+def _metrics(
+    ceiling: LoadResult, htq: dict[int, LoadResult], connections: int, split: list[int]
+) -> list[Metric]:
+    bare = "bare Tornado"
+    shares = "/".join(map(str, split))
+    one, two = htq[1], htq[2]
+    return [
+        Metric("enqueue.rps", SCENARIO, "POST / rate, --processes 1", one.rps, "req/s",
+               ceiling.rps, bare, GOAL),
+        Metric("enqueue.p50", SCENARIO, f"POST / p50 at {connections} connections",
+               one.latency_ms["p50"], "ms", ceiling.latency_ms["p50"], bare),
+        Metric("enqueue.p99", SCENARIO, f"POST / p99 at {connections} connections",
+               one.latency_ms["p99"], "ms", ceiling.latency_ms["p99"], bare),
+        Metric("enqueue.rps2", SCENARIO, f"POST / rate, --processes 2 ({shares} conns)",
+               two.rps, "req/s", ceiling.rps, bare),
+        Metric("enqueue.p99_2", SCENARIO, "POST / p99, --processes 2",
+               two.latency_ms["p99"], "ms", ceiling.latency_ms["p99"], bare),
+    ]  # fmt: skip

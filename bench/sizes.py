@@ -1,0 +1,71 @@
+"""How big and how long each scenario runs: `full` (make bench), `quick`, and `smoke` (the test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    name: str
+    load_seconds: float  # each measured enqueue run (POST / at `connections`)
+    warmup_seconds: float  # an unmeasured run before each measured one
+    dispatch_requests: int  # pre-queued requests the worker and the ceiling each send
+    latency_samples: int  # one at a time: 303 -> target, and response wake-ups
+    cancel_samples: int  # one at a time: DELETE -> target sees its connection closed
+    scale_levels: tuple[int, ...]  # requests queued (each level measured beside an empty queue)
+    scale_load_seconds: float  # each enqueue run at a scale level
+    scale_repeats: int  # enqueue runs at each level, and as many beside it; medians kept
+    listing_samples: int  # GET /?limit=100, one at a time, at each level
+    waiters: int  # clients blocked on /response/ at once
+    waiter_load_seconds: float  # GET /<uuid>/status/ runs with and without the waiters
+    connections: int = 50  # enqueue load concurrency
+    status_connections: int = 4  # the "other requests" load while waiters wait
+
+
+FULL = Sizes(
+    name="full",
+    load_seconds=10,
+    warmup_seconds=3,
+    dispatch_requests=5000,
+    latency_samples=200,
+    cancel_samples=50,
+    scale_levels=(100_000, 1_000_000),
+    scale_load_seconds=5,
+    scale_repeats=5,
+    listing_samples=200,
+    waiters=1000,
+    waiter_load_seconds=5,
+)
+
+QUICK = Sizes(
+    name="quick",
+    load_seconds=2,
+    warmup_seconds=1,
+    dispatch_requests=1000,
+    latency_samples=40,
+    cancel_samples=10,
+    scale_levels=(50_000,),
+    scale_load_seconds=1,
+    scale_repeats=3,
+    listing_samples=50,
+    waiters=1000,
+    waiter_load_seconds=2,
+)
+
+SMOKE = Sizes(
+    name="smoke",
+    load_seconds=1,
+    warmup_seconds=0.3,
+    dispatch_requests=100,
+    latency_samples=5,
+    cancel_samples=2,
+    scale_levels=(5000,),
+    scale_load_seconds=1,
+    scale_repeats=1,
+    listing_samples=5,
+    waiters=50,
+    waiter_load_seconds=1,
+)
+
+SIZES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}
