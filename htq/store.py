@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -86,17 +87,8 @@ class Keys:
         self.done_channel = f"{tag}:done"
         self.cancel_channel = f"{tag}:cancel"
         self._tag = tag
-
-    def request(self, uuid: str) -> str:
-        return f"{self._tag}:req:{uuid}"
-
-    def index(self, status: Status | str) -> str:
-        return f"{self._tag}:index:{status}"
-
-    def script_keys(self, uuid: str, other: str | None = None) -> list[str]:
-        """The fixed KEYS layout every transition script shares (see _PRELUDE)."""
-        keys = [
-            self.request(uuid),
+        # KEYS[2..15] of every transition script: built once, sent with every call.
+        self._shared = (
             self.queue,
             self.claiming,
             self.leases,
@@ -106,7 +98,17 @@ class Keys:
             self.seq,
             *(self.index(s) for s in _INDEXED),
             self.all,
-        ]
+        )
+
+    def request(self, uuid: str) -> str:
+        return f"{self._tag}:req:{uuid}"
+
+    def index(self, status: Status | str) -> str:
+        return f"{self._tag}:index:{status}"
+
+    def script_keys(self, uuid: str, other: str | None = None) -> list[str]:
+        """The fixed KEYS layout every transition script shares (see _PRELUDE)."""
+        keys = [self.request(uuid), *self._shared]
         if other is not None:
             keys.append(self.request(other))
         return keys
@@ -311,12 +313,11 @@ class Script:
 
     name: str
     source: str
+    sha: str = field(init=False)
 
-    @property
-    def sha(self) -> str:
-        import hashlib
-
-        return hashlib.sha1(self.source.encode()).hexdigest()
+    def __post_init__(self) -> None:
+        # Computed once: it is sent with every call, on the hottest paths.
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
 def _transition(name: str, body: str) -> Script:
@@ -649,16 +650,53 @@ class AsyncStore(_Model):
             )
         )
         self.waiters = DoneWaiters(self)
+        self._batch: list[tuple[Script, list[str], list[Any], asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         await self.waiters.close()
         await self.redis.aclose()
 
     async def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run a script; the calls of one event-loop turn share one pipelined round trip.
+
+        Under load many handlers enqueue at once: one pipeline of N scripts costs the
+        client far less CPU than N awaited calls (docs/benchmarks.md has the figures).
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append((script, keys, args, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(
+        self, batch: list[tuple[Script, list[str], list[Any], asyncio.Future[Any]]]
+    ) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args, _ in batch:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
         try:
-            return await self.redis.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await self.redis.eval(script.source, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # Redis away: every caller gets the error
+            replies = [exc] * len(batch)
+        for (script, keys, args, future), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, NoScriptError):  # Redis restarted: its script cache is empty
+                try:
+                    reply = await self.redis.eval(script.source, len(keys), *keys, *args)
+                except Exception as exc:
+                    reply = exc
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
     async def _transition(
         self, script: Script, uuid: str, *args: Any, other: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import socket
 import sys
@@ -30,9 +31,29 @@ def serve(config: ServerConfig) -> int:
     if sockets is None:
         return 1
     if config.processes != 1:
-        return prefork(config.processes, lambda: asyncio.run(run_server(config, sockets)))
+        return _prefork(config, sockets)
     asyncio.run(run_server(config, sockets))
     return 0
+
+
+def _prefork(config: ServerConfig, sockets: list[socket.socket]) -> int:
+    """Each process listens on a socket of its own (SO_REUSEPORT), so the kernel spreads
+    connections evenly; with one shared socket, one process often took them all."""
+    port = sockets[0].getsockname()[1]
+    own_config = dataclasses.replace(config, port=port)
+
+    def child(number: int) -> None:
+        # The first child keeps the parent's socket, so the port never stops listening.
+        if number:
+            for sock in sockets:
+                sock.close()
+        asyncio.run(run_server(own_config, sockets if number == 0 else bind(own_config)))
+
+    def started() -> None:
+        for sock in sockets:  # the parent accepts nothing: connections queued on its copy
+            sock.close()  # of the socket would wait forever
+
+    return prefork(config.processes, child, started=started)
 
 
 def listen(config: ServerConfig) -> list[socket.socket] | None:
@@ -65,7 +86,7 @@ def check_redis(url: str, command: str) -> bool:
 
 
 def bind(config: ServerConfig) -> list[socket.socket]:
-    return tornado.netutil.bind_sockets(config.port, config.host)
+    return tornado.netutil.bind_sockets(config.port, config.host, reuse_port=config.processes != 1)
 
 
 async def run_server(

@@ -19,8 +19,12 @@ log = logging.getLogger("htq.server")
 _STOP = (signal.SIGTERM, signal.SIGINT)
 
 
-def prefork(count: int, child: Callable[[], None]) -> int:
-    """Run `child` in `count` processes (0 = one per core) until a signal; restart crashed ones."""
+def prefork(count: int, child: Callable[[int], None], *, started: Callable[[], None]) -> int:
+    """Run `child(n)` in `count` processes (0 = one per core) until a signal; restart crashed ones.
+
+    `n` counts the children forked so far (a restarted one gets a new number); `started` runs
+    in the parent once the first children are forked.
+    """
     count = count or os.cpu_count() or 1
     print(f"Starting {count} processes", flush=True)
     stopping: list[int] = []
@@ -33,8 +37,10 @@ def prefork(count: int, child: Callable[[], None]) -> int:
 
     for signum in _STOP:
         signal.signal(signum, forward)
-    for _ in range(count):
-        _spawn_into(children, child)
+    forked = 0
+    for forked in range(count):
+        _spawn_into(children, child, forked)
+    started()
     while children:
         try:
             pid, status = os.wait()
@@ -43,11 +49,12 @@ def prefork(count: int, child: Callable[[], None]) -> int:
         children.discard(pid)
         if not stopping and os.waitstatus_to_exitcode(status) != 0:
             log.warning("Server process %d exited (%d); starting another", pid, status)
-            _spawn_into(children, child)
+            forked += 1
+            _spawn_into(children, child, forked)
     return 0
 
 
-def _spawn_into(children: set[int], child: Callable[[], None]) -> None:
+def _spawn_into(children: set[int], child: Callable[[int], None], number: int) -> None:
     # Signals wait until the new pid is recorded (parent) or the handlers are reset (child).
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP)
     pid = os.fork()
@@ -60,7 +67,7 @@ def _spawn_into(children: set[int], child: Callable[[], None]) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP)
     code = 0
     try:
-        child()
+        child(number)
     except BaseException:
         logging.getLogger("htq.server").exception("Server process failed")
         code = 1
