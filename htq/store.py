@@ -540,18 +540,35 @@ class Store(_Model):
 
     def complete(self, claim: Claim, response: dict[str, Any]) -> bool:
         """Store a result; False (and counted as fenced) if the claim is no longer held."""
-        return bool(
-            self._transition(
-                COMPLETE,
-                claim.uuid,
-                claim.token,
-                response["status"],
-                json.dumps(response),
-                response["time"],
-                self.config.ttl,
-                json.dumps(summarize(response)),
-            )
+        return self.complete_and_take(claim, response, take=False)[0]
+
+    def complete_and_take(
+        self, claim: Claim, response: dict[str, Any], *, take: bool = True
+    ) -> tuple[bool, str | None]:
+        """`complete`, and in the same round trip take the next uuid (as `wait_for_work` does,
+        without blocking) so that a busy worker spends two round trips a request, not three."""
+        keys = self.keys.script_keys(claim.uuid)
+        args = self._args(
+            claim.uuid,
+            claim.token,
+            response["status"],
+            json.dumps(response),
+            response["time"],
+            self.config.ttl,
+            json.dumps(summarize(response)),
         )
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(COMPLETE.sha, len(keys), *keys, *args)
+        if take:
+            pipe.lmove(self.keys.queue, self.keys.claiming, "RIGHT", "LEFT")
+        replies = pipe.execute(raise_on_error=False)
+        stored = replies[0]
+        if isinstance(stored, NoScriptError):  # Redis restarted: its script cache is empty
+            stored = self.redis.eval(COMPLETE.source, len(keys), *keys, *args)
+        for reply in replies:
+            if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+                raise reply
+        return bool(stored), (_text(replies[1]) or None) if take else None
 
     def release(self, claim: Claim) -> bool:
         """Hand a held request back to the front of the queue (a worker shutting down)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Sender:
     def __init__(self, shared: Shared, name: str) -> None:
         self.line = Line()
         self._shared = shared
+        self._taken: str | None = None  # a uuid taken from the queue with the last result
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -66,10 +68,15 @@ class Sender:
                     shared.stopping.wait(1.0)
                 finally:
                     self.line.release()
+            if self._taken is not None:  # stopping: hand it back rather than wait for the reaper
+                with contextlib.suppress(GaveUp):
+                    self._next_claim()
 
     def _next_claim(self) -> Claim | None:
         shared = self._shared
-        uuid = shared.health.call(shared.stopping, shared.store.wait_for_work, WAIT)
+        uuid, self._taken = self._taken, None
+        if uuid is None:
+            uuid = shared.health.call(shared.stopping, shared.store.wait_for_work, WAIT)
         if uuid is None:
             return None
         claim = shared.health.call(
@@ -103,8 +110,11 @@ class Sender:
     ) -> None:
         """Store the result, retrying while Redis is away: it is dropped only if the claim is."""
         shared = self._shared
+        take = not shared.stopping.is_set()
         try:
-            stored = shared.health.call(shared.aborting, shared.store.complete, claim, response)
+            stored, self._taken = shared.health.call(
+                shared.aborting, shared.store.complete_and_take, claim, response, take=take
+            )
         except GaveUp:
             log.warning("[%s] result not stored (Redis away); it will be sent again", claim.uuid)
             raise
