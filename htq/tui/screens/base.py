@@ -36,6 +36,15 @@ class RequestScreen(Screen[None]):
     def htq(self) -> HtqApp:
         return cast("HtqApp", self.app)
 
+    @property
+    def live(self) -> bool:
+        """False once the app quits or this screen is being taken down.
+
+        A network answer can arrive after that, when the widgets it would fill are gone. The
+        same test Textual makes for its own refreshes (pruning has no public name).
+        """
+        return self.is_attached and not getattr(self, "_pruning", False) and not self._closing
+
     def current_request(self) -> dict[str, Any] | None:
         """The request the actions apply to."""
         raise NotImplementedError

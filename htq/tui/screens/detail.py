@@ -93,7 +93,10 @@ class DetailScreen(RequestScreen):
     async def _step(self, wait: float) -> bool:
         """One look at the request; True once it is done and its outcome is shown."""
         api = self.htq.api
-        self.request = await api.get(self.uuid)
+        request = await api.get(self.uuid)
+        if not self.live:
+            return True
+        self.request = request
         self.render_request()
         status = fmt.parse_status(self.request.get("status"))
         if status is Status.CANCELED:
@@ -110,8 +113,9 @@ class DetailScreen(RequestScreen):
             self.note = "Waiting for a worker…" if status is Status.QUEUED else "Being sent…"
             self.render_response()
             await api.response(self.uuid, wait)  # returns early once done; the next step shows it
-            return False
-        self.render_response()
+            return not self.live
+        if self.live:
+            self.render_response()
         return True
 
     # -- rendering -----------------------------------------------------------------------

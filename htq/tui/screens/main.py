@@ -117,8 +117,11 @@ class MainScreen(RequestScreen):
                 api.list(self.status_filter, PAGE_SIZE, self._pages[-1]), api.stats()
             )
         except ApiError as exc:
-            self.htq.lost(exc)
-            self.table.refresh_ages(self.htq.clock())  # the last data stays, and ages on
+            if self.live:
+                self.htq.lost(exc)
+                self.table.refresh_ages(self.htq.clock())  # the last data stays, and ages on
+            return
+        if not self.live:
             return
         self.htq.reached(stats)
         self.loaded, self._next_page = page.items, page.cursor
