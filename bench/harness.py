@@ -6,7 +6,7 @@
                 ...
 
 `htq server` and `htq worker` come from tests/processes.py, Valkey from tests/redis_process.py;
-bench's own helpers (bench.target, bench.ceilings, bench.load waiters) run as `Child`ren.
+bench's own helpers (bench.target, bench.ceilings, bench.load waiters) run through `child`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,80 +26,22 @@ import redis
 
 from htq.config import StoreConfig
 from htq.store import Store
-from tests.processes import ROOT, HtqProcess, start_server, start_worker
+from tests.processes import HtqProcess, start_server, start_worker
 from tests.redis_process import ValkeyProcess
 
 STOP_TIMEOUT = 10.0
 AOF_MARGIN = 48 * 2**20  # bytes of append-only file one measurement may add, at most
 
 
-class Child:
-    """`python -m <module> ...`, ready once it prints a line starting with `ready`."""
-
-    def __init__(self, module: str, *args: str, ready_timeout: float = 20.0) -> None:
-        self.argv = [sys.executable, "-m", module, *args]
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        try:
-            self.ready = self.wait_for("ready", ready_timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        with self.process.stdout as stream:
-            for line in stream:
-                with self._changed:
-                    self.lines.append(line.rstrip("\n"))
-                    self._changed.notify_all()
-
-    def wait_for(self, prefix: str, timeout: float) -> str:
-        """The first output line starting with `prefix`; RuntimeError if none comes in time."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                found = next((line for line in self.lines if line.startswith(prefix)), None)
-                if found is not None:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.process.poll() is not None:
-                    output = "\n".join(self.lines)
-                    raise RuntimeError(f"{' '.join(self.argv)} did not print {prefix!r}:\n{output}")
-                self._changed.wait(min(remaining, 0.2))
-
-    def wait(self, timeout: float) -> int:
-        code = self.process.wait(timeout)
-        time.sleep(0.05)  # let the reader thread take the last lines
-        return code
-
-    def stop(self) -> None:
-        _terminate(self.process)
+def child(module: str, *args: str) -> HtqProcess:
+    """`python -m <module> ...` (a bench helper), ready once it prints `ready <port>`."""
+    return HtqProcess(list(args), "ready", module=module)
 
 
-def _terminate(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM by PID, SIGKILL if it has not exited in time."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+def ready_port(process: HtqProcess) -> str:
+    """The port a bench helper announced in its `ready <port>` line."""
+    line = process.wait_for_line("ready", 0) or ""
+    return line.split()[1]
 
 
 def children_of(pid: int) -> list[int]:
@@ -210,7 +149,7 @@ class Services:
         self.redis = redis.Redis.from_url(self.valkey.url, decode_responses=True)
         self._exit.callback(self.redis.close)
         target = self._exit.enter_context(self.running("bench.target", "--port", "0"))
-        self.target_url = f"http://127.0.0.1:{target.ready.split()[1]}"
+        self.target_url = f"http://127.0.0.1:{ready_port(target)}"
 
     def close(self) -> None:
         self._exit.close()
@@ -229,13 +168,13 @@ class Services:
     # -- what scenarios start ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def running(self, module: str, *args: str) -> Iterator[Child]:
+    def running(self, module: str, *args: str) -> Iterator[HtqProcess]:
         """A bench helper process (`python -m bench.<...>`), stopped on leaving."""
-        child = Child(module, *args)
+        process = child(module, *args)
         try:
-            yield child
+            yield process
         finally:
-            child.stop()
+            process.stop()
 
     @contextlib.contextmanager
     def server(self, prefix: str, processes: int = 1) -> Iterator[Api]:

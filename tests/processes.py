@@ -44,7 +44,7 @@ def htq(
 
 
 class HtqProcess:
-    """One running `htq <command>`, ready once it has printed `ready`.
+    """One running `htq <command>` (or `python -m <module>`), ready once it has printed `ready`.
 
     A thread collects its output (stdout and stderr) as it comes, whether or not a test is
     looking, so the process never blocks on a full pipe: `output()` is all of it, `lines` its
@@ -58,10 +58,11 @@ class HtqProcess:
         *,
         url: str | None = None,
         env: Mapping[str, str] | None = None,
+        module: str = "htq",
     ) -> None:
         self.args = args
         self.url = url
-        self.argv = [sys.executable, "-m", "htq", *args]
+        self.argv = [sys.executable, "-m", module, *args]
         self.env = htq_env(env)
         self.lines: list[str] = []
         self._output: list[str] = []
@@ -72,6 +73,7 @@ class HtqProcess:
             self.argv,
             cwd=ROOT,
             env=self.env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() reaches forked children too
@@ -132,7 +134,7 @@ class HtqProcess:
         found = self._until(output_with_text, timeout)
         if found is None:
             raise AssertionError(
-                f"`htq {' '.join(self.args)}` did not print {text!r} "
+                f"`{' '.join(self.argv[2:])}` did not print {text!r} "
                 f"(exit {self.process.poll()}):\n{self.output()}"
             )
         return found

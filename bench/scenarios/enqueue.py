@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.harness import Api, connections_per_process
+from bench.harness import Api, connections_per_process, ready_port
 from bench.load import LoadResult
 from bench.report import Goal, Metric
 from bench.scenarios._context import Context, Outcome
@@ -18,7 +18,7 @@ def run(ctx: Context) -> Outcome:
     body = ctx.enqueue_body()
     connections = ctx.sizes.connections
     with ctx.services.running("bench.ceilings", "tornado", "--port", "0") as bare:
-        port = bare.ready.split()[1]
+        port = ready_port(bare)
         ceiling = ctx.measure(
             f"http://127.0.0.1:{port}/", method="POST", body=body, connections=connections
         )
