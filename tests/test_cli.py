@@ -11,7 +11,7 @@ import pytest
 from htq import __version__
 from htq.config import redis_url
 from htq.errors import ConfigError
-from tests.processes import HtqProcess, htq, start_server
+from tests.processes import ROOT, HtqProcess, htq, start_server
 from tests.redis_process import free_port
 
 SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "htq-readme.md"
@@ -177,3 +177,10 @@ def test_prefork_serves_and_stops_every_process(redis_url: str) -> None:
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )
+
+
+def test_the_readme_shows_the_help_as_it_is() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("$ htq -h\n") + len("$ htq -h\n")
+    shown = readme[start : readme.index("```", start)].rstrip("\n")
+    assert shown == htq("-h").stdout.rstrip("\n")
