@@ -24,11 +24,6 @@ class Status(enum.StrEnum):
     TIMEOUT = "timeout"
     CANCELED = "canceled"
 
-    @property
-    def is_done(self) -> bool:
-        """True when the request will never be sent again (a response, an outcome, or a cancel)."""
-        return self in TERMINAL
-
 
 #: Statuses after which a request is never sent again.
 TERMINAL = frozenset({Status.SUCCESS, Status.ERROR, Status.TIMEOUT, Status.CANCELED})

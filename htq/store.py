@@ -43,7 +43,7 @@ import redis.asyncio as aredis
 from redis.exceptions import BusyLoadingError, NoScriptError
 
 from htq.config import StoreConfig
-from htq.models import ANSWERED, TERMINAL, Status, now_ms, response_resource
+from htq.models import TERMINAL, Status, now_ms, response_resource
 
 log = logging.getLogger(__name__)
 
@@ -441,21 +441,14 @@ class Store(_Model):
             )
         )
 
-    @classmethod
-    def connect(cls, config: StoreConfig) -> Store:
-        store = cls(config)
-        store.redis.ping()
-        return store
-
     def close(self) -> None:
         self.redis.close()
 
-    def _run(self, script: Script, keys: list[str], args: list[Any], client: Any = None) -> Any:
-        client = client or self.redis
+    def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         try:
-            return client.evalsha(script.sha, len(keys), *keys, *args)
+            return self.redis.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return client.eval(script.source, len(keys), *keys, *args)
+            return self.redis.eval(script.source, len(keys), *keys, *args)
 
     def _transition(self, script: Script, uuid: str, *args: Any, other: str | None = None) -> Any:
         return self._run(script, self.keys.script_keys(uuid, other), self._args(uuid, *args))
@@ -502,9 +495,9 @@ class Store(_Model):
 
     # -- the worker side -----------------------------------------------------------------
 
-    def wait_for_work(self, timeout: float, client: Any = None) -> str | None:
+    def wait_for_work(self, timeout: float) -> str | None:
         """Block until a uuid can be taken from the queue; it moves to `claiming` meanwhile."""
-        uuid = (client or self.redis).blmove(
+        uuid = self.redis.blmove(
             self.keys.queue,
             self.keys.claiming,
             timeout,
@@ -720,9 +713,6 @@ class AsyncStore(_Model):
     ) -> Any:
         return await self._run(script, self.keys.script_keys(uuid, other), self._args(uuid, *args))
 
-    async def ping(self) -> bool:
-        return bool(await self.redis.ping())
-
     async def enqueue(self, uuid: str, resource: dict[str, Any]) -> Enqueued:
         """Store a request and its queue entry atomically; with an `id`, cancel the earlier one.
 
@@ -896,9 +886,7 @@ def _text(value: bytes | str | int | None) -> str:
 
 
 __all__ = [
-    "ANSWERED",
     "REDIS_DOWN",
-    "TERMINAL",
     "AsyncStore",
     "Claim",
     "DoneWaiters",

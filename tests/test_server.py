@@ -386,16 +386,24 @@ def test_stats_count_each_status(api: httpx.Client, store: Store) -> None:
 # -- waiting for a response ----------------------------------------------------------------
 
 
-def test_a_waiter_is_released_when_the_request_finishes(
-    api: httpx.Client, store: Store, server: ServerThread
-) -> None:
-    uuid = queue(api, {"url": TUTORIAL_URL})
+def wait_in_background(
+    api: httpx.Client, server: ServerThread, uuid: str
+) -> tuple[threading.Thread, list[httpx.Response]]:
+    """A client blocked on /response/ in a thread; returns once the server counts it waiting."""
     got: list[httpx.Response] = []
     waiter = threading.Thread(
         target=lambda: got.append(httpx.get(f"{server.url}{uuid}/response/", timeout=20))
     )
     waiter.start()
     _until(lambda: api.get("/stats").json()["waiters"] == 1)
+    return waiter, got
+
+
+def test_a_waiter_is_released_when_the_request_finishes(
+    api: httpx.Client, store: Store, server: ServerThread
+) -> None:
+    uuid = queue(api, {"url": TUTORIAL_URL})
+    waiter, got = wait_in_background(api, server, uuid)
     assert not got, "it blocks while the request is queued"
     stored = finish(store, uuid)
     waiter.join(10)
@@ -404,12 +412,7 @@ def test_a_waiter_is_released_when_the_request_finishes(
 
 def test_a_waiter_on_a_canceled_request_gets_404(api: httpx.Client, server: ServerThread) -> None:
     uuid = queue(api, {"url": TUTORIAL_URL})
-    got: list[httpx.Response] = []
-    waiter = threading.Thread(
-        target=lambda: got.append(httpx.get(f"{server.url}{uuid}/response/", timeout=20))
-    )
-    waiter.start()
-    _until(lambda: api.get("/stats").json()["waiters"] == 1)
+    waiter, got = wait_in_background(api, server, uuid)
     api.delete(f"/{uuid}/")
     waiter.join(10)
     assert got[0].status_code == 404 and "canceled" in got[0].json()["message"]
