@@ -130,7 +130,10 @@ def test_method_headers_and_data_are_sent_as_stored(
     store: Store, target: Target, worker: Worker
 ) -> None:
     posted = enqueue(
-        store, url=f"{target.url}/echo", headers={"X-Token": "abc"}, data={"a": [1, 2]}
+        store,
+        url=f"{target.url}/echo",
+        headers={"X-Token": "abc", "user-agent": "mine/1"},
+        data={"a": [1, 2]},
     )
     put = enqueue(
         store,
@@ -143,6 +146,8 @@ def test_method_headers_and_data_are_sent_as_stored(
     first, second = target.requests
     assert (first.method, first.path, first.body) == ("POST", "/echo", b'{"a":[1,2]}')
     assert first.headers["X-Token"] == "abc"
+    agents = [v for k, v in first.headers.items() if k.lower() == "user-agent"]
+    assert agents == ["mine/1"]  # the caller's, in place of htq's default
     assert first.headers["Content-Type"] == "application/json"
     assert (second.method, second.body) == ("PUT", "héllo".encode())
     assert second.headers["Content-Type"] == "text/plain"
@@ -178,6 +183,19 @@ def test_a_thread_reuses_its_connection(store: Store, target: Target, worker: Wo
     second = enqueue(store, url=f"{target.url}/ip")
     assert done(store, second) is Status.SUCCESS
     assert target.requests[0].peer == target.requests[1].peer
+
+
+def test_cookies_of_one_request_are_not_sent_with_the_next(
+    store: Store, target: Target, worker: Worker
+) -> None:
+    # One thread sends everyone's requests: a cookie set for one caller stays with that caller.
+    setting = enqueue(store, url=f"{target.url}/headers")
+    assert done(store, setting) is Status.SUCCESS
+    following = enqueue(store, url=f"{target.url}/echo")
+    assert done(store, following) is Status.SUCCESS
+    assert target.requests[0].peer == target.requests[1].peer  # the same thread and connection
+    assert "Cookie" not in target.requests[1].headers
+    assert target.requests[1].headers["User-Agent"].startswith("htq/")
 
 
 # -- cancellation ------------------------------------------------------------------------------

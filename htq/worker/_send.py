@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,20 +36,59 @@ _TEXT_HINTS = (
     "sql",
     "toml",
 )
+# What every request carries unless it says otherwise (httpx.Client's defaults, our agent).
+_DEFAULT_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": USER_AGENT,
+}
 # Headers of the original request that would lie about the DELETE's (empty) body.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
 def new_client(line: Line, *, trust_env: bool) -> httpx.Client:
-    """One thread's client: connections kept alive and reused, sockets interruptible by `line`."""
-    client = httpx.Client(
-        follow_redirects=False,
-        trust_env=trust_env,
-        timeout=None,
-        headers={"User-Agent": USER_AGENT},
-    )
+    """One thread's client: connections kept alive and reused, sockets interruptible by `line`.
+
+    The client holds the transports (one per proxy from the environment, with `trust_env`);
+    requests go straight to them (see `_open`), not through the client's own cookie jar.
+    """
+    client = httpx.Client(follow_redirects=False, trust_env=trust_env, timeout=None)
     install(client, LineBackend(line))
+    if not callable(getattr(client, "_transport_for_url", None)):
+        raise RuntimeError("httpx.Client has no _transport_for_url; unsupported httpx version?")
     return client
+
+
+@contextlib.contextmanager
+def _open(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    content: bytes | None,
+    timeout: float,
+) -> Iterator[httpx.Response]:
+    """Send one request on the transport for its URL; the response's body is read in the block.
+
+    Straight to the transport, not through `Client.send`: one thread's client sends requests
+    of many callers, and the client's cookie jar would hand one caller's cookies to the next
+    (it is also a quarter of the client's CPU per request). Redirects are not followed anyway.
+    """
+    merged = httpx.Headers(_DEFAULT_HEADERS)
+    merged.update(headers)
+    request = httpx.Request(
+        method,
+        url,
+        headers=merged,
+        content=content,
+        extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+    )
+    response = client._transport_for_url(request.url).handle_request(request)
+    try:
+        yield response
+    finally:
+        response.close()
 
 
 def send(client: httpx.Client, spec: RequestSpec, uuid: str, max_bytes: int) -> dict[str, Any]:
@@ -58,12 +99,8 @@ def send(client: httpx.Client, spec: RequestSpec, uuid: str, max_bytes: int) -> 
     """
     started = time.monotonic()
     try:
-        with client.stream(
-            spec.method,
-            spec.url,
-            headers=spec.send_headers(),
-            content=spec.body(),
-            timeout=spec.timeout,
+        with _open(
+            client, spec.method, spec.url, spec.send_headers(), spec.body(), spec.timeout
         ) as response:
             raw, truncated = _read(response, max_bytes)
     except httpx.TimeoutException:
@@ -89,7 +126,7 @@ def send_delete(client: httpx.Client, spec: RequestSpec, uuid: str) -> None:
     """Tell the target a request was canceled: DELETE its URL with the request's headers."""
     headers = {k: v for k, v in spec.headers.items() if k.lower() not in _BODY_HEADERS}
     try:
-        with client.stream("DELETE", spec.url, headers=headers, timeout=DELETE_TIMEOUT) as response:
+        with _open(client, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
             log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)
     except Exception as exc:  # a courtesy: its failure is logged, never raised
         log.debug("[%s] DELETE to the target failed: %s", uuid, describe(exc))
