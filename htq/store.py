@@ -7,7 +7,8 @@ Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot
                               code, reason, elapsed or message; kept when the response is
                               deleted, for listings)
     {p}:queue          list   uuids ready to send; new ones LPUSHed, workers take from the right
-    {p}:claiming       list   uuids a worker has BLMOVEd out of the queue and not yet claimed
+    {p}:claiming       list   uuids a worker has taken out of the queue (BLMOVE, or LMOVE ahead of
+                              need in a busy thread's round trip) and not yet claimed
     {p}:claiming:seen  set    the reaper's last look at `claiming` (stuck entries go back)
     {p}:leases         zset   pending uuid -> lease deadline (ms); renewed by the holder
     {p}:index:<status> zset   uuid -> seq, one per status; listing is O(log n + page)
@@ -38,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import BusyLoadingError, NoScriptError
@@ -294,6 +296,20 @@ end
 return rescued
 """
 
+# A stopping worker hands back uuids it took ahead of need and never claimed: each goes back
+# to the end of the queue that is taken next, unless the reaper's rescue already moved it.
+_UNTAKE = """
+local claiming, queue = KEYS[1], KEYS[2]
+local returned = 0
+for i = 1, #ARGV do
+  if redis.call('LREM', claiming, 1, ARGV[i]) == 1 then
+    redis.call('RPUSH', queue, ARGV[i])
+    returned = returned + 1
+  end
+end
+return returned
+"""
+
 # Drop expired requests from the indexes (their hashes expire by themselves).
 _PURGE = """
 local expiry, all, now, limit = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
@@ -334,6 +350,7 @@ CANCEL = _transition("cancel", _CANCEL)
 DELETE_RESPONSE = _transition("delete_response", _DELETE_RESPONSE)
 RESCUE_CLAIMING = Script("rescue_claiming", _RESCUE_CLAIMING)
 PURGE = Script("purge", _PURGE)
+UNTAKE = Script("untake", _UNTAKE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +361,48 @@ class Claim:
     token: str
     attempts: int
     request: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What one round trip of a worker's thread did (see `Store.turn`)."""
+
+    stored: bool | None  # the result given was stored (False: refused; None: none given)
+    claim: Claim | None  # the uuid given, now claimed (None: none given, or not queued)
+    taken: str | None  # the next uuid taken from the queue, to claim on a later turn
+
+
+class Link:
+    """One thread's own connection, for the worker's hot path: commands in one round trip.
+
+    A pipeline through the shared client borrows a pooled connection, checks it, and packs
+    every argument through several layers on each call; this sends what `hiredis` packs
+    straight on a connection the thread keeps. Not thread-safe: one per thread.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._connection = pool.connection_class(**pool.connection_kwargs)
+
+    def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Every command's reply, in order; an error reply is returned, not raised."""
+        connection = self._connection
+        try:
+            connection.send_packed_command(
+                [b"".join(hiredis.pack_command(tuple(command)) for command in commands)]
+            )
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: start afresh next time
+            raise
+
+    def close(self) -> None:
+        self._connection.disconnect()
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,12 +567,7 @@ class Store(_Model):
 
     def claim(self, uuid: str, worker: str, lease: float) -> Claim | None:
         """Mark a taken uuid pending with a lease and a new fencing token; None if not queued."""
-        now = now_ms()
-        reply = self._transition(CLAIM, uuid, worker, now + int(lease * 1000), now)
-        if not reply:
-            return None
-        token, attempts, raw = reply
-        return Claim(uuid, _text(token), int(attempts), json.loads(raw))
+        return _claimed(uuid, self._run(CLAIM, *self._claim_call(uuid, worker, lease)))
 
     def renew(self, claims: Sequence[Claim], lease: float) -> list[bool]:
         """Extend leases; False for each claim no longer held (canceled or taken back)."""
@@ -533,14 +587,61 @@ class Store(_Model):
 
     def complete(self, claim: Claim, response: dict[str, Any]) -> bool:
         """Store a result; False (and counted as fenced) if the claim is no longer held."""
-        return self.complete_and_take(claim, response, take=False)[0]
+        return bool(self._run(COMPLETE, *self._complete_call(claim, response)))
 
-    def complete_and_take(
-        self, claim: Claim, response: dict[str, Any], *, take: bool = True
-    ) -> tuple[bool, str | None]:
-        """`complete`, and in the same round trip take the next uuid (as `wait_for_work` does,
-        without blocking) so that a busy worker spends two round trips a request, not three."""
-        keys = self.keys.script_keys(claim.uuid)
+    def link(self) -> Link:
+        """A connection of its own for one worker thread's `turn`s."""
+        return Link(self.redis.connection_pool)
+
+    def turn(
+        self,
+        link: Link,
+        *,
+        result: tuple[Claim, dict[str, Any]] | None,
+        claim: str | None,
+        worker: str,
+        lease: float,
+        take: bool,
+    ) -> Turn:
+        """A busy worker thread's one round trip a request, on its own `link`: store the
+        result of the request it sent (`complete`), claim the uuid it took on an earlier turn
+        (`claim`), and take the next one from the queue (as `wait_for_work`, not blocking).
+        """
+        calls: list[tuple[Script, list[str], list[Any]]] = []
+        if result is not None:
+            calls.append((COMPLETE, *self._complete_call(*result)))
+        if claim is not None:
+            calls.append((CLAIM, *self._claim_call(claim, worker, lease)))
+        commands = [
+            ("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls
+        ]
+        if take:
+            commands.append(("LMOVE", self.keys.queue, self.keys.claiming, "RIGHT", "LEFT"))
+        replies = link.execute(commands)
+        for n, (script, keys, args) in enumerate(calls):
+            if isinstance(replies[n], NoScriptError):  # Redis restarted: its script cache is empty
+                replies[n] = link.execute([("EVAL", script.source, len(keys), *keys, *args)])[0]
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        stored = bool(replies.pop(0)) if result is not None else None
+        claimed = _claimed(claim, replies.pop(0)) if claim is not None else None
+        taken = _text(replies.pop(0)) or None if take else None
+        return Turn(stored, claimed, taken)
+
+    def untake(self, uuids: Sequence[str]) -> int:
+        """Put uuids taken but never claimed back where the queue is taken next (stopping)."""
+        if not uuids:
+            return 0
+        keys = [self.keys.claiming, self.keys.queue]
+        return int(self._run(UNTAKE, keys, list(reversed(uuids))))
+
+    def _claim_call(self, uuid: str, worker: str, lease: float) -> tuple[list[str], list[Any]]:
+        now = now_ms()
+        args = self._args(uuid, worker, now + int(lease * 1000), now)
+        return self.keys.script_keys(uuid), args
+
+    def _complete_call(self, claim: Claim, response: dict[str, Any]) -> tuple[list[str], list[Any]]:
         args = self._args(
             claim.uuid,
             claim.token,
@@ -550,18 +651,7 @@ class Store(_Model):
             self.config.ttl,
             json.dumps(summarize(response)),
         )
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.evalsha(COMPLETE.sha, len(keys), *keys, *args)
-        if take:
-            pipe.lmove(self.keys.queue, self.keys.claiming, "RIGHT", "LEFT")
-        replies = pipe.execute(raise_on_error=False)
-        stored = replies[0]
-        if isinstance(stored, NoScriptError):  # Redis restarted: its script cache is empty
-            stored = self.redis.eval(COMPLETE.source, len(keys), *keys, *args)
-        for reply in replies:
-            if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
-                raise reply
-        return bool(stored), (_text(replies[1]) or None) if take else None
+        return self.keys.script_keys(claim.uuid), args
 
     def release(self, claim: Claim) -> bool:
         """Hand a held request back to the front of the queue (a worker shutting down)."""
@@ -879,6 +969,14 @@ def summarize(response: dict[str, Any]) -> dict[str, Any]:
     return {"message": response.get("message"), "elapsed": response.get("elapsed")}
 
 
+def _claimed(uuid: str, reply: Any) -> Claim | None:
+    """The Claim a CLAIM script's reply describes; None if the uuid was not queued."""
+    if not reply:
+        return None
+    token, attempts, raw = reply
+    return Claim(uuid, _text(token), int(attempts), json.loads(raw))
+
+
 def _text(value: bytes | str | int | None) -> str:
     if value is None:
         return ""
@@ -892,7 +990,9 @@ __all__ = [
     "DoneWaiters",
     "Enqueued",
     "Keys",
+    "Link",
     "Page",
     "Store",
+    "Turn",
     "parse_cursor",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import logging
 import threading
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ import httpx
 
 from htq.config import WorkerConfig
 from htq.models import RequestSpec, Status
-from htq.store import Claim, Store
+from htq.store import Claim, Link, Store
 from htq.worker._health import GaveUp, RedisHealth
 from htq.worker._line import Interrupt, Line
 from htq.worker._send import new_client, send, send_delete
@@ -20,6 +20,57 @@ from htq.worker._send import new_client, send, send_delete
 log = logging.getLogger("htq.worker")
 
 WAIT = 1.0  # seconds a thread blocks for work before looking at the stop flag again
+
+
+class Ready:
+    """Uuids the worker took from the queue ahead of need, for whichever thread is free next.
+
+    A busy thread stores its result, claims a uuid from here and takes the next one from the
+    queue in one round trip (`Store.turn`), so a request costs one round trip, not two. Taking
+    ahead never starves an idle thread: Redis hands a pushed uuid to a client blocked on the
+    queue (any worker's) before a later LMOVE can take it, and a uuid taken while a thread of
+    this worker is about to wait goes back to the queue (`offer` refuses it). At most `limit`
+    wait here; one left here while every thread is busy goes back to the queue by the reaper's
+    rescue of `claiming` (two reaper periods), and a stopping worker hands back the rest.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._uuids: collections.deque[str] = collections.deque()
+        self._waiting = 0  # threads waiting on the queue itself
+        self._lock = threading.Lock()
+
+    def pop(self, *, or_wait: bool = False) -> str | None:
+        """The oldest uuid here; with `or_wait`, if there is none, count the caller as waiting
+        for the queue (until `done_waiting`)."""
+        with self._lock:
+            if self._uuids:
+                return self._uuids.popleft()
+            if or_wait:
+                self._waiting += 1
+            return None
+
+    def done_waiting(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    def offer(self, uuid: str) -> bool:
+        """Keep `uuid` for the next free thread; False if a thread waits on the queue instead
+        (the uuid must go back to the queue, where that thread will get it)."""
+        with self._lock:
+            if self._waiting:
+                return False
+            self._uuids.append(uuid)
+            return True
+
+    def has_room(self) -> bool:
+        return len(self._uuids) < self._limit
+
+    def drain(self) -> list[str]:
+        with self._lock:
+            uuids = list(self._uuids)
+            self._uuids.clear()
+            return uuids
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +83,16 @@ class Shared:
     worker_id: str
     stopping: threading.Event  # stop taking new requests
     aborting: threading.Event  # stop waiting for Redis: the grace period is over
+    ready: Ready
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A request sent, its result waiting to be stored on the thread's next turn."""
+
+    claim: Claim
+    spec: RequestSpec
+    response: dict[str, Any]
 
 
 class Sender:
@@ -40,7 +101,7 @@ class Sender:
     def __init__(self, shared: Shared, name: str) -> None:
         self.line = Line()
         self._shared = shared
-        self._taken: str | None = None  # a uuid taken from the queue with the last result
+        self._sent: Sent | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -55,39 +116,75 @@ class Sender:
 
     def _run(self) -> None:
         shared = self._shared
-        with new_client(self.line, trust_env=shared.config.trust_env) as client:
-            while not shared.stopping.is_set():
-                try:
-                    claim = self._next_claim()
-                    if claim is not None:
-                        self._handle(client, claim)
-                except GaveUp:
-                    break
-                except Exception:  # keep the thread alive; the reaper recovers a lost claim
-                    log.exception("Unexpected error in %s; carrying on", self._thread.name)
-                    shared.stopping.wait(1.0)
-                finally:
-                    self.line.release()
-            if self._taken is not None:  # stopping: hand it back rather than wait for the reaper
-                with contextlib.suppress(GaveUp):
-                    self._next_claim()
+        link = shared.store.link()
+        try:
+            with new_client(self.line, trust_env=shared.config.trust_env) as client:
+                while True:
+                    try:
+                        if not self._turn(client, link):
+                            break
+                    except GaveUp:
+                        break
+                    except Exception:  # keep the thread alive; the reaper recovers a lost claim
+                        log.exception("Unexpected error in %s; carrying on", self._thread.name)
+                        self._sent = None
+                        self.line.release()
+                        shared.stopping.wait(1.0)
+        finally:
+            link.close()
 
-    def _next_claim(self) -> Claim | None:
+    def _turn(self, client: httpx.Client, link: Link) -> bool:
+        """Store the last result, claim the next request and send it; False when done."""
         shared = self._shared
-        uuid, self._taken = self._taken, None
-        if uuid is None:
-            uuid = shared.health.call(shared.stopping, shared.store.wait_for_work, WAIT)
-        if uuid is None:
-            return None
-        claim = shared.health.call(
-            shared.aborting, shared.store.claim, uuid, shared.worker_id, shared.config.lease
-        )
-        if claim is not None and shared.stopping.is_set():
-            shared.health.call(shared.aborting, shared.store.release, claim)
-            return None
-        return claim
+        sent, self._sent = self._sent, None
+        stopping = shared.stopping.is_set()
+        uuid = None if stopping else shared.ready.pop(or_wait=sent is None)
+        if uuid is None and sent is None:
+            if stopping:
+                return False
+            try:
+                uuid = shared.health.call(shared.stopping, shared.store.wait_for_work, WAIT)
+            finally:
+                shared.ready.done_waiting()
+            if uuid is None:
+                return True
+        take = not shared.stopping.is_set() and shared.ready.has_room()
+        try:
+            turn = shared.health.call(
+                shared.aborting,
+                shared.store.turn,
+                link,
+                result=(sent.claim, sent.response) if sent else None,
+                claim=uuid,
+                worker=shared.worker_id,
+                lease=shared.config.lease,
+                take=take,
+            )
+        except GaveUp:
+            if sent is not None:
+                log.warning(
+                    "[%s] result not stored (Redis away); it will be sent again", sent.claim.uuid
+                )
+            raise
+        finally:
+            self.line.release()  # the result is settled, one way or the other
+        if turn.taken is not None and not shared.ready.offer(turn.taken):
+            shared.health.call(shared.aborting, shared.store.untake, [turn.taken])
+        if sent is not None:
+            self._settled(client, sent, stored=bool(turn.stored))
+        if turn.claim is not None:
+            if shared.stopping.is_set():
+                shared.health.call(shared.aborting, shared.store.release, turn.claim)
+            else:
+                self._sent = self._send(client, turn.claim)
+        return True
 
-    def _handle(self, client: httpx.Client, claim: Claim) -> None:
+    def _send(self, client: httpx.Client, claim: Claim) -> Sent | None:
+        """Send a claimed request; what to store, or None if it was dropped or handed back.
+
+        The claim stays on the line until its result is stored, so heartbeats keep renewing it
+        (while Redis is away, too).
+        """
         uuid = claim.uuid
         spec = RequestSpec.from_resource(claim.request)
         log.debug("[%s] sending request...", uuid)
@@ -96,36 +193,31 @@ class Sender:
             response = send(client, spec, uuid, self._shared.config.max_response_bytes)
         finally:
             reason = self.line.sent()
-        if reason is Interrupt.CANCELED:
-            self._canceled(client, spec, uuid)
-        elif reason is Interrupt.LOST:
-            log.debug("[%s] taken back from this worker; dropped", uuid)
-        elif reason is Interrupt.SHUTDOWN and response["status"] != Status.SUCCESS:
-            self._hand_back(client, spec, claim)
-        else:
-            self._store(client, claim, spec, response)
-
-    def _store(
-        self, client: httpx.Client, claim: Claim, spec: RequestSpec, response: dict[str, Any]
-    ) -> None:
-        """Store the result, retrying while Redis is away: it is dropped only if the claim is."""
-        shared = self._shared
-        take = not shared.stopping.is_set()
+        answered = response["status"] == Status.SUCCESS
+        if reason is None or (reason is Interrupt.SHUTDOWN and answered):
+            return Sent(claim, spec, response)
         try:
-            stored, self._taken = shared.health.call(
-                shared.aborting, shared.store.complete_and_take, claim, response, take=take
-            )
-        except GaveUp:
-            log.warning("[%s] result not stored (Redis away); it will be sent again", claim.uuid)
-            raise
+            if reason is Interrupt.CANCELED:
+                self._canceled(client, spec, uuid)
+            elif reason is Interrupt.LOST:
+                log.debug("[%s] taken back from this worker; dropped", uuid)
+            else:
+                self._hand_back(client, spec, claim)
+        finally:
+            self.line.release()
+        return None
+
+    def _settled(self, client: httpx.Client, sent: Sent, *, stored: bool) -> None:
+        uuid = sent.claim.uuid
         if stored:
-            _log_result(claim.uuid, response)
+            _log_result(uuid, sent.response)
             return
-        status = shared.health.call(shared.aborting, shared.store.status, claim.uuid)
+        shared = self._shared
+        status = shared.health.call(shared.aborting, shared.store.status, uuid)
         if status is Status.CANCELED:
-            self._canceled(client, spec, claim.uuid)
+            self._canceled(client, sent.spec, uuid)
         else:
-            log.debug("[%s] result refused: taken back from this worker", claim.uuid)
+            log.debug("[%s] result refused: taken back from this worker", uuid)
 
     def _canceled(self, client: httpx.Client, spec: RequestSpec, uuid: str) -> None:
         log.debug("[%s] canceled", uuid)

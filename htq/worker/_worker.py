@@ -19,7 +19,7 @@ from htq.models import Status
 from htq.store import REDIS_DOWN, Claim, Store
 from htq.worker._health import RedisHealth, worker_store
 from htq.worker._line import Interrupt
-from htq.worker._sender import Sender, Shared
+from htq.worker._sender import Ready, Sender, Shared
 
 log = logging.getLogger("htq.worker")
 
@@ -44,7 +44,10 @@ class Worker:
         self._aborting = threading.Event()
         self._forced = threading.Event()
         self._done = threading.Event()
-        shared = Shared(config, self.store, self.health, self.id, self._stopping, self._aborting)
+        self._ready = Ready(config.threads)
+        shared = Shared(
+            config, self.store, self.health, self.id, self._stopping, self._aborting, self._ready
+        )
         self.senders = [Sender(shared, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
         self._services = [
             threading.Thread(
@@ -92,6 +95,8 @@ class Worker:
         self._join_senders(time.monotonic() + HAND_BACK)
         self._aborting.set()  # whatever still waits for Redis gives up; its lease will expire
         self._join_senders(time.monotonic() + 2.0)
+        # Taken ahead of need and never claimed: back to the queue (else the reaper's rescue).
+        self.health.attempt(self.store.untake, self._ready.drain())
         self._done.set()
         for thread in [*self._services, listener]:
             thread.join(timeout=2.0)
