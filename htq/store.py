@@ -33,6 +33,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import socket
+import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -373,36 +376,87 @@ class Turn:
 
 
 class Link:
-    """One thread's own connection, for the worker's hot path: commands in one round trip.
+    """One worker thread's own connection, for its turns: commands in one round trip.
 
-    A pipeline through the shared client borrows a pooled connection, checks it, and packs
-    every argument through several layers on each call; this sends what `hiredis` packs
-    straight on a connection the thread keeps. Not thread-safe: one per thread.
+    redis-py's connection (TLS, AUTH, SELECT, the client name) sets the connection up; after
+    that the link speaks on the socket itself, packing with `hiredis` and reading with a
+    `hiredis.Reader`. A pipeline through the shared client borrows a pooled connection and
+    sends every argument through several layers; and a Python socket with a timeout polls
+    before each send and receive, each a release of the GIL that ten sending threads feel.
+    This socket blocks, with the kernel holding it to the same timeout (TLS keeps Python's
+    timeout: a blocking SSLSocket retries a read the kernel timed out). One per thread.
     """
 
     def __init__(self, pool: Any) -> None:
         self._connection = pool.connection_class(**pool.connection_kwargs)
+        self._timeout: float | None = pool.connection_kwargs.get("socket_timeout")
+        self._sock: socket.socket | None = None
+        self._reader = hiredis.Reader()
+        self._buffer = bytearray(65536)
 
     def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Every command's reply, in order; an error reply is returned, not raised."""
-        connection = self._connection
+        """Every command's reply, in order; an error reply is returned, not raised.
+
+        A connection found closed (Redis restarted since the last turn) is opened again and
+        the commands sent once more, as the shared client's one quick retry does.
+        """
+        payload = b"".join(hiredis.pack_command(tuple(command)) for command in commands)
         try:
-            connection.send_packed_command(
-                [b"".join(hiredis.pack_command(tuple(command)) for command in commands)]
-            )
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-            return replies
-        except BaseException:
-            connection.disconnect()  # replies may be left unread: start afresh next time
-            raise
+            return self._exchange(payload, len(commands))
+        except redis.ConnectionError:
+            return self._exchange(payload, len(commands))
 
     def close(self) -> None:
+        self._sock = None
         self._connection.disconnect()
+
+    def _exchange(self, payload: bytes, count: int) -> list[Any]:
+        sock = self._sock or self._connect()
+        try:
+            sock.sendall(payload)
+            replies: list[Any] = []
+            while len(replies) < count:
+                reply = self._reader.gets()
+                if reply is not False:
+                    replies.append(reply)
+                    continue
+                received = sock.recv_into(self._buffer)
+                if not received:
+                    raise redis.ConnectionError("Connection closed by the server.")
+                self._reader.feed(self._buffer, 0, received)  # type: ignore[arg-type]  # any buffer
+        except (BlockingIOError, TimeoutError) as exc:
+            self.close()
+            raise redis.TimeoutError(f"Timeout talking to Redis ({exc})") from exc
+        except OSError as exc:
+            self.close()
+            raise redis.ConnectionError(f"Error talking to Redis: {exc}") from exc
+        except BaseException:
+            self.close()  # replies may be left unread: start afresh next time
+            raise
+        return replies
+
+    def _connect(self) -> socket.socket:
+        self._connection.connect()
+        sock = getattr(self._connection, "_sock", None)
+        if not isinstance(sock, socket.socket):
+            raise RuntimeError(
+                "cannot reach the socket of redis-py's connection; unsupported version?"
+            )
+        if not isinstance(sock, ssl.SSLSocket):  # a blocking SSLSocket retries timed-out reads
+            sock.settimeout(None)
+            limit = struct.pack("@ll", *divmod(int((self._timeout or 0) * 10**6), 10**6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        self._reader = hiredis.Reader(replyError=_reply_error)
+        self._sock = sock
+        return sock
+
+
+def _reply_error(message: str) -> redis.ResponseError:
+    """What an error reply becomes: NoScriptError for a script Redis no longer has cached."""
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    return redis.ResponseError(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """A real HTTP/1.1 target on loopback, run in a thread, that records what it receives.
 
     with Target() as target:            # or Target().start() ... target.stop()
-        target.url                      # "http://127.0.0.1:<port>"
+        target.url                      # "http://127.0.0.1:<port>" (https with Target(tls=...))
         target.requests                 # Recorded(method, path, headers, body, time, peer) each
         target.wait_for_request("/delay/30", timeout=5)
         target.wait_for_disconnect(timeout=5)   # monotonic time a client went away, or None
@@ -27,6 +27,7 @@ import json
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,8 @@ class Recorded:
 class Target:
     """A threaded HTTP/1.1 server on 127.0.0.1 (keep-alive) that records every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls  # a server context: HTTPS (the handshake happens on the first read)
         self.requests: list[Recorded] = []
         self.deletes: list[Recorded] = []
         self.disconnects: list[tuple[str, float]] = []
@@ -80,11 +82,15 @@ class Target:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> Target:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
@@ -264,8 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
         while (remaining := deadline - time.monotonic()) > 0 and not self.owner._stopping.is_set():
             readable, _, _ = select.select([sock], [], [], min(POLL, remaining))
             if readable:
-                try:
-                    if sock.recv(1, socket.MSG_PEEK) == b"":
+                try:  # the TCP stream itself, under any TLS: b"" once the client is gone
+                    if socket.socket.recv(sock, 1, socket.MSG_PEEK) == b"":
                         return True
                 except OSError:
                     return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -29,13 +30,18 @@ class LineStream(httpcore.NetworkStream):
     def __init__(self, sock: socket.socket, line: Line) -> None:
         self._sock = sock
         self._line = line
+        # Plain TCP: a blocking socket, each operation held to its timeout by the kernel (see
+        # _limit). TLS cannot: a blocking SSLSocket retries a read the kernel timed out.
+        self._kernel_timeouts = not isinstance(sock, ssl.SSLSocket)
+        if self._kernel_timeouts:
+            sock.settimeout(None)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         timeout = self._line.enter(self._sock, timeout, httpcore.ReadTimeout)
         try:
-            self._sock.settimeout(timeout)
+            self._limit(socket.SO_RCVTIMEO, timeout)
             return self._sock.recv(max_bytes)
-        except TimeoutError as exc:
+        except (BlockingIOError, TimeoutError) as exc:
             raise httpcore.ReadTimeout(exc) from exc
         except OSError as exc:
             raise httpcore.ReadError(exc) from exc
@@ -44,12 +50,26 @@ class LineStream(httpcore.NetworkStream):
         while buffer:
             limit = self._line.enter(self._sock, timeout, httpcore.WriteTimeout)
             try:
-                self._sock.settimeout(limit)
+                self._limit(socket.SO_SNDTIMEO, limit)
                 buffer = buffer[self._sock.send(buffer) :]
-            except TimeoutError as exc:
+            except (BlockingIOError, TimeoutError) as exc:
                 raise httpcore.WriteTimeout(exc) from exc
             except OSError as exc:
                 raise httpcore.WriteError(exc) from exc
+
+    def _limit(self, option: int, timeout: float | None) -> None:
+        """Bound the next receive (or send) by `timeout` seconds; None: no bound.
+
+        A Python socket with a timeout polls before every operation and switches its blocking
+        mode on every `settimeout`: each a release of the GIL, which ten sending threads in
+        one process feel. A blocking socket with a kernel timeout makes the one system call.
+        """
+        if not self._kernel_timeouts:
+            self._sock.settimeout(timeout)
+            return
+        # struct timeval; zero means no bound, so a bound rounds up to at least a microsecond.
+        micros = 0 if timeout is None else max(int(timeout * 1_000_000), 1)
+        self._sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("@ll", *divmod(micros, 10**6)))
 
     def close(self) -> None:
         self._sock.close()
