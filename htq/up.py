@@ -100,8 +100,10 @@ def _run(server: ServerConfig, worker: WorkerConfig) -> int:
     sockets = listen(server)
     if sockets is None:
         return 1
-    workers = Worker(worker).start()
+    workers = Worker(worker)
+    # Said before the threads start: with requests queued, they log their first at once.
     print(f"Started {worker.threads} workers...", flush=True)
+    workers.start()
     try:
         asyncio.run(run_server(server, sockets))
     finally:

@@ -36,8 +36,9 @@ def work(config: WorkerConfig) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
     try:
-        worker.start()
+        # Said before the threads start: with requests queued, they log their first at once.
         print(f"Started {config.threads} workers...", flush=True)
+        worker.start()
         while not stop.wait(0.5):
             pass
         worker.stop(config.grace)
