@@ -448,6 +448,27 @@ def test_hundreds_of_waiters_hold_no_threads(
     assert api.get("/stats").json()["waiters"] == 0
 
 
+def test_concurrent_posts_each_queue_their_own_request(
+    server: ServerThread, store: Store, api: httpx.Client
+) -> None:
+    # Their script calls share round trips (one batch per event-loop turn, several batches in
+    # flight on one connection): every caller still gets its own answer.
+    async def post_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
+            return await asyncio.gather(
+                *(client.post("/", json={"url": f"{TUTORIAL_URL}?n={n}"}) for n in range(300))
+            )
+
+    answers = asyncio.run(post_all())
+    assert [a.status_code for a in answers] == [303] * 300
+    uuids = [a.headers["Location"].rstrip("/").rsplit("/", 1)[1] for a in answers]
+    assert len(set(uuids)) == 300
+    urls = {api.get(f"/{uuid}/").json()["url"] for uuid in uuids}
+    assert urls == {f"{TUTORIAL_URL}?n={n}" for n in range(300)}
+    assert store.redis.llen(store.keys.queue) == 300
+
+
 def test_a_client_that_goes_away_stops_waiting(api: httpx.Client, server: ServerThread) -> None:
     uuid = queue(api, {"url": TUTORIAL_URL})
     with pytest.raises(httpx.ReadTimeout):
