@@ -9,6 +9,7 @@ from dataclasses import dataclass
 class Sizes:
     name: str
     load_seconds: float  # each measured enqueue run (POST / at `connections`)
+    enqueue_rounds: int  # ceiling then htq (one process), this many times; medians kept
     warmup_seconds: float  # an unmeasured run before each measured one
     dispatch_requests: int  # pre-queued requests the worker and the ceiling each send
     dispatch_rounds: int  # ceiling then worker, this many times; medians kept
@@ -26,6 +27,7 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
+    enqueue_rounds=3,
     load_seconds=10,
     warmup_seconds=3,
     dispatch_requests=5000,
@@ -42,6 +44,7 @@ FULL = Sizes(
 
 QUICK = Sizes(
     name="quick",
+    enqueue_rounds=2,
     load_seconds=2,
     warmup_seconds=1,
     dispatch_requests=1000,
@@ -58,6 +61,7 @@ QUICK = Sizes(
 
 SMOKE = Sizes(
     name="smoke",
+    enqueue_rounds=1,
     load_seconds=1,
     warmup_seconds=0.3,
     dispatch_requests=100,

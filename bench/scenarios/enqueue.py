@@ -1,4 +1,9 @@
-"""POST / at 50 connections: htq server (1 and 2 processes) against a bare Tornado handler."""
+"""POST / at 50 connections: htq server (1 and 2 processes) against a bare Tornado handler.
+
+With one process, after a warm-up of each, the ceiling's runs and htq's alternate for
+`enqueue_rounds` rounds (a machine that drifts shifts both alike); the median run of each is
+kept, and the JSON has every run's rate.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.harness import Api, connections_per_process, ready_port
-from bench.load import LoadResult
+from bench.load import Load, LoadResult
 from bench.report import Goal, Metric
-from bench.scenarios._context import Context, Outcome
+from bench.scenarios._context import Context, Outcome, median_run
 
 SCENARIO = "enqueue"
 GOAL = Goal("ratio", ">=", 0.75)
@@ -17,24 +22,28 @@ GOAL = Goal("ratio", ">=", 0.75)
 def run(ctx: Context) -> Outcome:
     body = ctx.enqueue_body()
     connections = ctx.sizes.connections
-    with ctx.services.running("bench.ceilings", "tornado", "--port", "0") as bare:
-        port = ready_port(bare)
-        ceiling = ctx.measure(
-            f"http://127.0.0.1:{port}/", method="POST", body=body, connections=connections
-        )
     htq: dict[int, LoadResult] = {}
-    calls: dict[str, float] = {}
-    split: list[int] = []
-    for processes in (1, 2):
-        with ctx.services.server(f"bench-enqueue-{processes}", processes) as api:
-            before = ctx.command_calls()
-            if processes == 1:
-                htq[1] = ctx.measure(api.url, method="POST", body=body, connections=connections)
-                # The warm-up's requests are in the delta too; divide by all that were sent.
-                calls = ctx.calls_per(before, ctx.stats(api)["total"])
-            else:
-                htq[processes], split = _measure_split(ctx, api, body)
-        ctx.services.flush()
+    with (
+        ctx.services.running("bench.ceilings", "tornado", "--port", "0") as bare,
+        ctx.services.server("bench-enqueue-1") as api,
+    ):
+        urls = {"ceiling": f"http://127.0.0.1:{ready_port(bare)}/", "htq": api.url}
+        before = ctx.command_calls()
+        runs: dict[str, list[LoadResult]] = {"ceiling": [], "htq": []}
+        for url in urls.values():
+            ctx.load(Load(url, "POST", body, connections, ctx.sizes.warmup_seconds))
+        for _ in range(ctx.sizes.enqueue_rounds):
+            for name, url in urls.items():
+                runs[name].append(
+                    ctx.load(Load(url, "POST", body, connections, ctx.sizes.load_seconds))
+                )
+        # The warm-up's requests are in the delta too; divide by all that were sent.
+        calls = ctx.calls_per(before, ctx.stats(api)["total"])
+    ctx.services.flush()
+    ceiling, htq[1] = median_run(runs["ceiling"]), median_run(runs["htq"])
+    with ctx.services.server("bench-enqueue-2", 2) as api:
+        htq[2], split = _measure_split(ctx, api, body)
+    ctx.services.flush()
     return Outcome(
         metrics=_metrics(ceiling, htq, connections, split),
         data={
