@@ -473,16 +473,28 @@ class DurableValkey(ValkeyProcess):
         return self
 
 
-def test_a_result_waits_in_memory_while_redis_is_away(
-    store_config: StoreConfig, target: Target, caplog: pytest.LogCaptureFixture
-) -> None:
-    valkey = DurableValkey().start()
+@contextlib.contextmanager
+def one_thread_on(
+    valkey: ValkeyProcess, store_config: StoreConfig
+) -> Iterator[tuple[WorkerConfig, Store]]:
+    """A one-thread worker's config and a store, on a Valkey of the test's own (closed after)."""
     config = WorkerConfig(
         threads=1, store=replace(store_config, redis_url=valkey.url), lease=30.0, grace=1.0
     )
     store = Store(config.store)
-    caplog.set_level(logging.WARNING, logger="htq.worker")
     try:
+        yield config, store
+    finally:
+        store.close()
+        valkey.close()
+
+
+def test_a_result_waits_in_memory_while_redis_is_away(
+    store_config: StoreConfig, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    valkey = DurableValkey().start()
+    caplog.set_level(logging.WARNING, logger="htq.worker")
+    with one_thread_on(valkey, store_config) as (config, store):
         with Worker(config):
             uuid = enqueue(store, url=f"{target.url}/delay/1")
             assert target.wait_for_request("/delay/1", 5) is not None
@@ -495,9 +507,6 @@ def test_a_result_waits_in_memory_while_redis_is_away(
         messages = [r.getMessage() for r in caplog.records]
         assert sum("unreachable; retrying" in m for m in messages) == 1, messages
         assert "Redis is back" in messages
-    finally:
-        store.close()
-        valkey.close()
 
 
 def test_a_redis_that_stops_answering_times_out_and_the_result_waits(
@@ -506,13 +515,9 @@ def test_a_redis_that_stops_answering_times_out_and_the_result_waits(
     # Frozen, not gone: its connections stay open and nothing answers; each call must time out
     # (5 s) rather than wait forever, and the result be stored once Redis answers again.
     valkey = ValkeyProcess().start()
-    config = WorkerConfig(
-        threads=1, store=replace(store_config, redis_url=valkey.url), lease=30.0, grace=1.0
-    )
-    store = Store(config.store)
-    caplog.set_level(logging.WARNING, logger="htq.worker")
     assert valkey.pid is not None
-    try:
+    caplog.set_level(logging.WARNING, logger="htq.worker")
+    with one_thread_on(valkey, store_config) as (config, store):
         with Worker(config):
             uuid = enqueue(store, url=f"{target.url}/delay/0.5")
             assert target.wait_for_request("/delay/0.5", 5) is not None
@@ -527,6 +532,3 @@ def test_a_redis_that_stops_answering_times_out_and_the_result_waits(
             assert done(store, uuid) is Status.SUCCESS
         assert len(target.requests) == 1
         assert "Redis is back" in [r.getMessage() for r in caplog.records]
-    finally:
-        store.close()
-        valkey.close()
