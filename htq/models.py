@@ -37,6 +37,8 @@ REQUEST_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id"}
 
 # RFC 9110 token characters, for the method and header names.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # control characters (DEL too)
+_CONTROL_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -213,7 +215,7 @@ def _validate_id(ident: Any) -> str | None:
 
 
 def _has_control(text: str, *, allow_tab: bool = False) -> bool:
-    return any((ord(c) < 32 and not (allow_tab and c == "\t")) or ord(c) == 127 for c in text)
+    return (_CONTROL_BUT_TAB if allow_tab else _CONTROL).search(text) is not None
 
 
 def _json_type(value: Any) -> str:
