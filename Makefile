@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The benchmarks also draw a chart (matplotlib, the optional `bench` extra).
+# The benchmarks also draw a chart, and profiles need py-spy: the optional `bench` extra.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
