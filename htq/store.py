@@ -69,9 +69,13 @@ _INDEXED = (*Status.__members__.values(),)
 _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": 10,
     "socket_connect_timeout": 3,
-    "socket_keepalive": True,
     "health_check_interval": 10,
 }
+
+
+def keepalive(redis_url: str) -> dict[str, Any]:
+    """TCP keepalive for a Redis over TCP; a `unix://` one has no TCP (and refuses the option)."""
+    return {} if redis_url.startswith("unix:") else {"socket_keepalive": True}
 
 
 class Keys:
@@ -635,7 +639,11 @@ class Store(_Model):
         # redis-py's annotations are loose (sync and async share them), so the client is Any here.
         self.redis: Any = client or redis.Redis(
             connection_pool=redis.BlockingConnectionPool.from_url(
-                config.redis_url, max_connections=max_connections, timeout=20, **_CLIENT_OPTIONS
+                config.redis_url,
+                max_connections=max_connections,
+                timeout=20,
+                **_CLIENT_OPTIONS,
+                **keepalive(config.redis_url),
             )
         )
 
@@ -885,7 +893,11 @@ class AsyncStore(_Model):
         # Hundreds of concurrent handlers share a few connections, waiting for one when busy.
         self.redis: Any = client or aredis.Redis(
             connection_pool=aredis.BlockingConnectionPool.from_url(
-                config.redis_url, max_connections=max_connections, timeout=20, **_CLIENT_OPTIONS
+                config.redis_url,
+                max_connections=max_connections,
+                timeout=20,
+                **_CLIENT_OPTIONS,
+                **keepalive(config.redis_url),
             )
         )
         self.waiters = DoneWaiters(self)
@@ -1135,5 +1147,6 @@ __all__ = [
     "Page",
     "Store",
     "Turn",
+    "keepalive",
     "parse_cursor",
 ]

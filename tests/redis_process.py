@@ -20,14 +20,21 @@ def free_port() -> int:
 class ValkeyProcess:
     """An embedded Valkey the tests own: started, stopped (by PID) and restarted on one port."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, unix_socket: bool = False) -> None:
         self.port = port or free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix="htq-test-valkey-"))
+        # Also listening on a Unix socket in its data directory (redis+unix URLs).
+        self.socket_path = self.data_dir / "valkey.sock" if unix_socket else None
         self._server: ValkeyServer | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        assert self.socket_path is not None, "started without a Unix socket"
+        return f"unix://{self.socket_path}"
 
     @property
     def pid(self) -> int | None:
@@ -37,8 +44,9 @@ class ValkeyProcess:
     def start(self) -> ValkeyProcess:
         # Append-only file on: data survives a stop and start, as a real deployment's would.
         self._server = ValkeyServer(
-            port=self.port, data_dir=self.data_dir, persist=True, appendonly="yes"
-        )
+            port=self.port, data_dir=self.data_dir, persist=True, appendonly="yes",
+            unix_socket_path=self.socket_path,
+        )  # fmt: skip
         self._server.start()
         return self
 

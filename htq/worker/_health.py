@@ -14,7 +14,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from htq.config import StoreConfig
-from htq.store import REDIS_DOWN, Store
+from htq.store import REDIS_DOWN, Store, keepalive
 
 log = logging.getLogger("htq.worker")
 
@@ -97,8 +97,8 @@ def worker_store(config: StoreConfig) -> Store:
         client_name=f"htq-worker:{os.getpid()}:{secrets.token_hex(4)}",
         socket_timeout=5,
         socket_connect_timeout=3,
-        socket_keepalive=True,
         health_check_interval=10,
         retry=Retry(NoBackoff(), 1),
+        **keepalive(config.redis_url),
     )
     return Store(config, client=client)
