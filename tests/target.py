@@ -15,6 +15,7 @@ Endpoints (any method unless said):
     /bytes/<n>          n random (seeded by n, see `random_bytes`) bytes, application/octet-stream
     /text/<n>           n bytes of ASCII text, text/plain; charset=utf-8
     /drip/<n>?interval=<s>  n bytes of text, one byte every <s> seconds (default 0.2)
+    /gzip               JSON, gzip-compressed (Content-Encoding: gzip)
     /redirect           302 to /ip
     /headers            repeated and mixed-case headers: X-Dup, Set-Cookie twice; X-MiXeD-Case
     /echo               JSON {"method", "path", "headers", "body"} of the request (body as text)
@@ -23,6 +24,7 @@ Endpoints (any method unless said):
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import select
@@ -231,6 +233,15 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
+
+    def _route_gzip(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        body = gzip.compress(b'{"compressed": true}')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _route_redirect(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
         self.send_response(302)

@@ -185,6 +185,16 @@ def test_headers_keep_their_case_and_repeats_are_joined(
     assert headers["X-MiXeD-Case"] == "yes"
 
 
+def test_a_compressed_body_is_stored_decoded_with_the_headers_as_sent(
+    store: Store, target: Target, worker: Worker
+) -> None:
+    uuid = enqueue(store, url=f"{target.url}/gzip")
+    assert done(store, uuid) is Status.SUCCESS
+    response = store.response(uuid)
+    assert response is not None and json.loads(response["data"]) == {"compressed": True}
+    assert response["headers"]["Content-Encoding"] == "gzip"
+
+
 def test_a_thread_reuses_its_connection(store: Store, target: Target, worker: Worker) -> None:
     first = enqueue(store, url=f"{target.url}/ip")
     assert done(store, first) is Status.SUCCESS
