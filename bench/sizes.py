@@ -27,11 +27,11 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
-    enqueue_rounds=3,
+    enqueue_rounds=5,
     load_seconds=10,
     warmup_seconds=3,
     dispatch_requests=5000,
-    dispatch_rounds=3,
+    dispatch_rounds=5,
     latency_samples=200,
     cancel_samples=50,
     scale_levels=(100_000, 1_000_000),
