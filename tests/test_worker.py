@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,14 +55,20 @@ def done(store: Store, uuid: str, timeout: float = 10.0) -> Status | None:
     return wait_for_status(store, uuid, timeout=timeout)
 
 
+def answer_of(store: Store, uuid: str) -> dict[str, Any]:
+    """The stored response of a request that must end in `success`."""
+    assert done(store, uuid) is Status.SUCCESS
+    response = store.response(uuid)
+    assert response is not None
+    return response
+
+
 # -- what is stored ----------------------------------------------------------------------------
 
 
 def test_success_has_the_spec_fields(store: Store, target: Target, worker: Worker) -> None:
     uuid = enqueue(store, url=f"{target.url}/ip")
-    assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
-    assert response is not None
+    response = answer_of(store, uuid)
     assert list(response) == SPEC_FIELDS
     assert response["uuid"] == uuid
     assert (response["code"], response["reason"]) == (200, "OK")
@@ -73,9 +80,7 @@ def test_success_has_the_spec_fields(store: Store, target: Target, worker: Worke
 
 def test_any_http_status_is_a_success(store: Store, target: Target, worker: Worker) -> None:
     uuid = enqueue(store, url=f"{target.url}/status/503")
-    assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
-    assert response is not None
+    response = answer_of(store, uuid)
     assert (response["code"], response["reason"]) == (503, "Service Unavailable")
 
 
@@ -107,9 +112,7 @@ def test_timeout_covers_the_whole_exchange(store: Store, target: Target, worker:
 
 def test_binary_body_is_base64(store: Store, target: Target, worker: Worker) -> None:
     uuid = enqueue(store, url=f"{target.url}/bytes/3000")
-    assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
-    assert response is not None
+    response = answer_of(store, uuid)
     assert response["encoding"] == "base64"
     assert base64.b64decode(response["data"]) == random_bytes(3000)
     assert "truncated" not in response
@@ -165,9 +168,7 @@ def test_method_headers_and_data_are_sent_as_stored(
 
 def test_redirects_are_not_followed(store: Store, target: Target, worker: Worker) -> None:
     uuid = enqueue(store, url=f"{target.url}/redirect")
-    assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
-    assert response is not None
+    response = answer_of(store, uuid)
     assert (response["code"], response["headers"]["Location"]) == (302, "/ip")
     assert [r.path for r in target.requests] == ["/redirect"]
 
@@ -176,9 +177,7 @@ def test_headers_keep_their_case_and_repeats_are_joined(
     store: Store, target: Target, worker: Worker
 ) -> None:
     uuid = enqueue(store, url=f"{target.url}/headers")
-    assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
-    assert response is not None
+    response = answer_of(store, uuid)
     headers = response["headers"]
     assert headers["X-Dup"] == "one, two"
     assert headers["Set-Cookie"] == "a=1, b=2"
@@ -189,9 +188,8 @@ def test_a_compressed_body_is_stored_decoded_with_the_headers_as_sent(
     store: Store, target: Target, worker: Worker
 ) -> None:
     uuid = enqueue(store, url=f"{target.url}/gzip")
-    assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
-    assert response is not None and json.loads(response["data"]) == {"compressed": True}
+    response = answer_of(store, uuid)
+    assert json.loads(response["data"]) == {"compressed": True}
     assert response["headers"]["Content-Encoding"] == "gzip"
 
 
@@ -443,9 +441,8 @@ def test_https_is_verified_and_held_to_its_timeout(
 ) -> None:
     with Worker(trusting):
         answered = enqueue(store, url=f"{https_target.url}/ip")
-        assert done(store, answered) is Status.SUCCESS
-        response = store.response(answered)
-        assert response is not None and json.loads(response["data"]) == {"origin": "127.0.0.1"}
+        response = answer_of(store, answered)
+        assert json.loads(response["data"]) == {"origin": "127.0.0.1"}
         slow = enqueue(store, url=f"{https_target.url}/delay/10", timeout=0.5)
         assert done(store, slow) is Status.TIMEOUT
         assert https_target.wait_for_disconnect(5, "/delay/10") is not None
