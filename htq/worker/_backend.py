@@ -9,7 +9,6 @@ from __future__ import annotations
 import select
 import socket
 import ssl
-import struct
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from htq._sockets import bound
 from htq.worker._line import Line
 
 SocketOption = (
@@ -31,7 +31,7 @@ class LineStream(httpcore.NetworkStream):
         self._sock = sock
         self._line = line
         # Plain TCP: a blocking socket, each operation held to its timeout by the kernel (see
-        # _limit). TLS cannot: a blocking SSLSocket retries a read the kernel timed out.
+        # htq._sockets). TLS cannot: a blocking SSLSocket retries a read the kernel timed out.
         self._kernel_timeouts = not isinstance(sock, ssl.SSLSocket)
         if self._kernel_timeouts:
             sock.settimeout(None)
@@ -58,18 +58,11 @@ class LineStream(httpcore.NetworkStream):
                 raise httpcore.WriteError(exc) from exc
 
     def _limit(self, option: int, timeout: float | None) -> None:
-        """Bound the next receive (or send) by `timeout` seconds; None: no bound.
-
-        A Python socket with a timeout polls before every operation and switches its blocking
-        mode on every `settimeout`: each a release of the GIL, which ten sending threads in
-        one process feel. A blocking socket with a kernel timeout makes the one system call.
-        """
-        if not self._kernel_timeouts:
+        """Bound the next receive (or send) by `timeout` seconds; None: no bound."""
+        if self._kernel_timeouts:
+            bound(self._sock, option, timeout)
+        else:
             self._sock.settimeout(timeout)
-            return
-        # struct timeval; zero means no bound, so a bound rounds up to at least a microsecond.
-        micros = 0 if timeout is None else max(int(timeout * 1_000_000), 1)
-        self._sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("@ll", *divmod(micros, 10**6)))
 
     def close(self) -> None:
         self._sock.close()
