@@ -1034,6 +1034,7 @@ class DoneWaiters:
         self._recheck = recheck
         self._futures: dict[str, set[asyncio.Future[None]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def count(self) -> int:
@@ -1065,7 +1066,7 @@ class DoneWaiters:
                 future.set_result(None)
 
     def _ensure_listening(self) -> None:
-        if self._task is None or self._task.done():
+        if not self._closed and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._listen())
 
     async def _listen(self) -> None:
@@ -1103,11 +1104,17 @@ class DoneWaiters:
                 self._wake(uuid)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
-                await self._task
-            self._task = None
+        """Stop listening; cancels until the listener has ended.
+
+        Once is not always enough: on Python 3.11, `asyncio.wait_for` (redis-py sends commands
+        through it) swallows a cancel that lands just as its call completes, and the listener
+        would go on forever, holding up the server's exit.
+        """
+        self._closed = True
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
 
 
 def summarize(response: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,7 @@ class ServerThread:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+        assert not self._thread.is_alive(), "the server did not stop within 10 s"
 
 
 def server_config_for(store_config: StoreConfig, **overrides: Any) -> ServerConfig:
