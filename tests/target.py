@@ -6,6 +6,7 @@
         target.wait_for_request("/delay/30", timeout=5)
         target.wait_for_disconnect(timeout=5)   # monotonic time a client went away, or None
         target.wait_for_delete("/delay/30", timeout=5)
+        target.wait_for_spoiled("/hangup", timeout=5)
 
 Endpoints (any method unless said):
     /ip                 JSON {"origin": "<client address>"}
@@ -19,6 +20,10 @@ Endpoints (any method unless said):
     /redirect           302 to /ip
     /headers            repeated and mixed-case headers: X-Dup, Set-Cookie twice; X-MiXeD-Case
     /echo               JSON {"method", "path", "headers", "body"} of the request (body as text)
+    /hangup             "ok", then the connection closed (though kept alive by HTTP/1.1's rules);
+                        recorded in `.spoiled` once closed
+    /trailing           "ok", and 0.1 s later bytes past its Content-Length; recorded in
+                        `.spoiled` once sent
     DELETE <anything but /echo>   204, and recorded in `.deletes` too
 """
 
@@ -72,6 +77,7 @@ class Target:
         self.requests: list[Recorded] = []
         self.deletes: list[Recorded] = []
         self.disconnects: list[tuple[str, float]] = []
+        self.spoiled: list[str] = []  # paths whose connection /hangup or /trailing spoiled
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -129,6 +135,10 @@ class Target:
         """The first DELETE recorded for `path`, waiting up to `timeout` seconds for one."""
         return self._wait(lambda: next((r for r in self.deletes if r.path == path), None), timeout)
 
+    def wait_for_spoiled(self, path: str, timeout: float) -> str | None:
+        """`path` once /hangup closed its connection or /trailing sent its extra bytes."""
+        return self._wait(lambda: next((p for p in self.spoiled if p == path), None), timeout)
+
     def wait_for_disconnect(self, timeout: float, path: str | None = None) -> float | None:
         """Monotonic time the first client (for `path`, if given) went away mid-request."""
 
@@ -147,7 +157,7 @@ class Target:
                 self._changed.wait(remaining)
             return found
 
-    def _record(self, entry: Recorded | tuple[str, float], *lists: list[Any]) -> None:
+    def _record(self, entry: Recorded | tuple[str, float] | str, *lists: list[Any]) -> None:
         with self._changed:
             for target in lists:
                 target.append(entry)
@@ -271,6 +281,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "body": req.body.decode("utf-8", errors="replace"),
             }
         )
+
+    def _route_hangup(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        self._send(200, b"ok", "text/plain")
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_WR)
+        self.close_connection = True
+        self.owner._record(req.path, self.owner.spoiled)
+
+    def _route_trailing(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        self._send(200, b"ok", "text/plain")
+        self.wfile.flush()
+        time.sleep(0.1)  # after the client has read the answer: left waiting in its socket
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n\r\n")  # what a broken proxy might leave behind
+        self.wfile.flush()
+        self.owner._record(req.path, self.owner.spoiled)
 
     # -- helpers -----------------------------------------------------------------------------
 

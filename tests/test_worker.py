@@ -201,6 +201,20 @@ def test_a_thread_reuses_its_connection(store: Store, target: Target, worker: Wo
     assert target.requests[0].peer == target.requests[1].peer
 
 
+@pytest.mark.parametrize("path", ["/hangup", "/trailing"])
+def test_a_connection_the_target_spoiled_is_not_reused(
+    path: str, store: Store, target: Target, worker: Worker
+) -> None:
+    # Closed by the target after its answer, or with bytes left past the body: the next request
+    # must go on a new connection, not fail on (or read its answer from) the spoiled one.
+    first = enqueue(store, url=f"{target.url}{path}")
+    assert answer_of(store, first)["data"] == "ok"
+    assert target.wait_for_spoiled(path, 5) == path
+    second = enqueue(store, url=f"{target.url}/ip")
+    assert json.loads(answer_of(store, second)["data"]) == {"origin": "127.0.0.1"}
+    assert target.requests[0].peer != target.requests[1].peer
+
+
 def test_cookies_of_one_request_are_not_sent_with_the_next(
     store: Store, target: Target, worker: Worker
 ) -> None:
