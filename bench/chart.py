@@ -54,10 +54,15 @@ def _throughput(ax: Any, scenarios: dict[str, Any]) -> None:
         ("enqueue", "enqueue.rps", "enqueue\n1 process"),
         ("enqueue", "enqueue.rps2", "enqueue\n2 processes"),
         ("dispatch", "dispatch.rps", "dispatch\n10 threads"),
+        ("compare", "compare.celery", "Celery\n10 threads"),  # when Celery was installed
     ]
     found = [(label, m) for s, key, label in wanted if (m := _metric(scenarios, s, key))]
     xs = range(len(found))
-    ax.bar([x - 0.2 for x in xs], [m["value"] for _, m in found], 0.4, label="htq")
+    for who in ("htq", "Celery"):
+        mine = [(x, m) for x, (label, m) in zip(xs, found, strict=True)
+                if label.startswith("Celery") == (who == "Celery")]  # fmt: skip
+        if mine:
+            ax.bar([x - 0.2 for x, _ in mine], [m["value"] for _, m in mine], 0.4, label=who)
     ax.bar([x + 0.2 for x in xs], [m["ceiling"] for _, m in found], 0.4, label="ceiling")
     for x, (_, m) in zip(xs, found, strict=True):
         ax.annotate(f"{m['ratio']:.2f}", (x - 0.2, m["value"]), ha="center", va="bottom")

@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -33,9 +33,9 @@ STOP_TIMEOUT = 10.0
 AOF_MARGIN = 48 * 2**20  # bytes of append-only file one measurement may add, at most
 
 
-def child(module: str, *args: str) -> HtqProcess:
+def child(module: str, *args: str, env: Mapping[str, str] | None = None) -> HtqProcess:
     """`python -m <module> ...` (a bench helper), ready once it prints `ready <port>`."""
-    return HtqProcess(list(args), "ready", module=module)
+    return HtqProcess(list(args), "ready", module=module, env=env)
 
 
 def ready_port(process: HtqProcess) -> str:

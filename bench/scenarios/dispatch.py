@@ -36,28 +36,28 @@ def run(ctx: Context) -> Outcome:
     rounds: list[dict[str, Any]] = []
     with ctx.services.server(PREFIX) as api, httpx.Client(timeout=10) as client:
         warm_up = min(n, 1000)  # unmeasured: the first run of each is slower
-        _ceiling(ctx.fast_url, warm_up)
+        ceiling(ctx.fast_url, warm_up)
         _dispatch(ctx, api, client, warm_up, first=False)
         ctx.services.drop(PREFIX)
         for number in range(ctx.sizes.dispatch_rounds):
-            ceilings.append(_ceiling(ctx.fast_url, n))
+            ceilings.append(ceiling(ctx.fast_url, n))
             rounds.append(_dispatch(ctx, api, client, n, first=number == 0))
             print(f"  round {number + 1}: {rounds[-1]['rps']:,.0f} req/s, "
                   f"ceiling {ceilings[-1]['rps']:,.0f} req/s")  # fmt: skip
             ctx.services.drop(PREFIX)
     ctx.services.flush()
     rate = statistics.median(r["rps"] for r in rounds)
-    ceiling = statistics.median(c["rps"] for c in ceilings)
+    bare = statistics.median(c["rps"] for c in ceilings)
     metrics = [
         Metric("dispatch.rps", SCENARIO, f"requests sent, worker --threads {THREADS}", rate,
-               "req/s", ceiling, f"{THREADS} httpx threads", GOAL),
+               "req/s", bare, f"{THREADS} httpx threads", GOAL),
         Metric("dispatch.memory", SCENARIO, "Redis memory per finished request",
                rounds[0]["memory_per_request_bytes"], "B"),
     ]  # fmt: skip
     data = {
         "requests": n,
         "rps": rate,
-        "ceiling_rps": ceiling,
+        "ceiling_rps": bare,
         "rounds": rounds,
         "ceilings": ceilings,
         **{key: rounds[0][key] for key in ("memory_per_request_bytes", "redis_calls_per_request")},
@@ -87,7 +87,8 @@ def _dispatch(
     return {"seconds": span, "rps": n / span, "claim_to_finish_ms": service, **result}
 
 
-def _ceiling(url: str, n: int) -> dict[str, float]:
+def ceiling(url: str, n: int) -> dict[str, float]:
+    """10 bare httpx threads send `n` GETs of `url` (a process of their own)."""
     args = [sys.executable, "-m", "bench.ceilings", "httpx", url, "--requests", str(n)]
     done = subprocess.run(
         [*args, "--threads", str(THREADS)], capture_output=True, text=True, timeout=60 + n / 20,
