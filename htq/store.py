@@ -864,7 +864,8 @@ class Store(_Model):
                 try:
                     pubsub.subscribe(self.keys.cancel_channel)
                     while not stop.is_set():
-                        message = pubsub.get_message(timeout=0.5)
+                        # A local wait on the socket; short, so a stopping worker is not kept.
+                        message = pubsub.get_message(timeout=0.1)
                         if message and message["type"] == "message":
                             on_cancel(_text(message["data"]))
                 except REDIS_DOWN:

@@ -114,6 +114,10 @@ class Sender:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         shared = self._shared
         link = shared.store.link()
