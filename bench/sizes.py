@@ -13,6 +13,7 @@ class Sizes:
     warmup_seconds: float  # an unmeasured run before each measured one
     dispatch_requests: int  # pre-queued requests the worker and the ceiling each send
     dispatch_rounds: int  # ceiling then worker, this many times; medians kept
+    compare_rounds: int  # ceiling then Celery (when installed), this many times; medians kept
     latency_samples: int  # one at a time: 303 -> target, and response wake-ups
     cancel_samples: int  # one at a time: DELETE -> target sees its connection closed
     scale_levels: tuple[int, ...]  # requests queued (each level measured beside an empty queue)
@@ -32,6 +33,7 @@ FULL = Sizes(
     warmup_seconds=3,
     dispatch_requests=5000,
     dispatch_rounds=5,
+    compare_rounds=5,
     latency_samples=200,
     cancel_samples=50,
     scale_levels=(100_000, 1_000_000),
@@ -49,6 +51,7 @@ QUICK = Sizes(
     warmup_seconds=1,
     dispatch_requests=1000,
     dispatch_rounds=2,
+    compare_rounds=1,
     latency_samples=40,
     cancel_samples=10,
     scale_levels=(50_000,),
@@ -66,6 +69,7 @@ SMOKE = Sizes(
     warmup_seconds=0.3,
     dispatch_requests=100,
     dispatch_rounds=1,
+    compare_rounds=1,
     latency_samples=5,
     cancel_samples=2,
     scale_levels=(5000,),

@@ -3,7 +3,8 @@
 Celery (`--pool threads --concurrency 10`, Redis broker and result backend on databases 1
 and 2 of the run's Valkey) sends the dispatch scenario's requests with a task that does what
 an htq worker thread does (see bench/celery_app.py). As in `dispatch`, each round runs the
-ceiling (10 bare httpx threads) and then Celery, and the medians are kept. Celery's rate runs
+ceiling (10 bare httpx threads) and then Celery (five rounds in a full run, one in a quick
+one), and the medians are kept. Celery's rate runs
 from its first finished task to its last (its results keep only the time each finished).
 
 The original htq (PyPI 0.1.0) is not run: it shares the import name `htq` with this project,
@@ -45,7 +46,7 @@ def run(ctx: Context) -> Outcome:
     broker, backend = f"{base}/1", f"{base}/2"
     ceilings: list[dict[str, float]] = []
     rounds: list[dict[str, float]] = []
-    for number in range(ctx.sizes.dispatch_rounds):
+    for number in range(ctx.sizes.compare_rounds):
         ceilings.append(ceiling(ctx.fast_url, n))
         rounds.append(_celery_round(ctx, broker, backend, n))
         print(f"  round {number + 1}: Celery {rounds[-1]['rps']:,.0f} req/s, "
