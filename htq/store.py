@@ -1115,9 +1115,13 @@ class DoneWaiters:
         """
         self._closed = True
         task, self._task = self._task, None
-        while task is not None and not task.done():
+        if task is None:
+            return
+        while not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=0.1)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("The listener for finished requests had failed: %r", error)
 
 
 def summarize(response: dict[str, Any]) -> dict[str, Any]:

@@ -119,11 +119,12 @@ class Worker:
     def _join_senders(self, deadline: float) -> None:
         """Wait for the threads to end; meanwhile unblock again any that began to wait for
         work just after the last unblocking (they would otherwise sit out their wait)."""
-        while any(sender.alive for sender in self.senders) and time.monotonic() < deadline:
-            for sender in self.senders:
-                sender.join(max(0.0, min(0.05, deadline - time.monotonic())))
-            if any(sender.alive for sender in self.senders):
-                self._wake_waiting()
+        while alive := [sender for sender in self.senders if sender.alive]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            alive[0].join(min(0.05, remaining))
+            self._wake_waiting()
 
     def _wake_waiting(self) -> None:
         """Unblock this worker's threads waiting for work (CLIENT UNBLOCK), so stopping is quick.
