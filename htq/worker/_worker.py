@@ -124,7 +124,8 @@ class Worker:
             if remaining <= 0:
                 return
             alive[0].join(min(0.05, remaining))
-            self._wake_waiting()
+            if any(not sender.busy for sender in alive):  # busy ones are handing back, not waiting
+                self._wake_waiting()
 
     def _wake_waiting(self) -> None:
         """Unblock this worker's threads waiting for work (CLIENT UNBLOCK), so stopping is quick.
