@@ -28,7 +28,7 @@ class _Pipelined:
 
     def evalsha(self, *args: Any) -> bytes:
         self._pipe.evalsha(*args)
-        return b"ok"
+        return b""  # the script's answer when it replaced nothing
 
 
 def fill(config: StoreConfig, count: int, **fields: Any) -> tuple[list[str], float]:
@@ -43,7 +43,7 @@ def fill(config: StoreConfig, count: int, **fields: Any) -> tuple[list[str], flo
         for first in range(0, count, BATCH):
             uuids += [enqueue(batched, **fields) for _ in range(min(BATCH, count - first))]
             replies = pipe.execute()
-            if any(reply != b"ok" for reply in replies):
+            if any(reply != b"" for reply in replies):
                 raise RuntimeError(f"enqueue script answered {set(replies)}")
         return uuids, time.perf_counter() - started
     finally:

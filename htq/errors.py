@@ -3,7 +3,7 @@
 HtqError                 every error htq raises on purpose
 ├── ClientError          the caller asked for something wrong (4xx)
 │   ├── MalformedRequest     400 the body is not a JSON object
-│   ├── InvalidField         422 a field has a bad value, or is unknown
+│   ├── InvalidField         422 a field has a bad value (`field` names it), or is unknown
 │   ├── BodyTooLarge         413 the body is over the size limit
 │   ├── UnsupportedMediaType 415 the body is not JSON
 │   └── NotFound             404 no such request, or no response (yet, or any more)
@@ -39,8 +39,21 @@ class MalformedRequest(ClientError):
 
 
 class InvalidField(ClientError):
+    """A field of the request description is wrong; `field` names it (None: several, or unknown
+    ones), so a program can point at it without reading the message."""
+
     status_code = 422
     code = "invalid"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_json(self) -> dict[str, str]:
+        body = super().to_json()
+        if self.field is not None:
+            body["field"] = self.field
+        return body
 
 
 class BodyTooLarge(ClientError):

@@ -33,13 +33,32 @@ ANSWERED = frozenset({Status.SUCCESS, Status.ERROR, Status.TIMEOUT})
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 86400.0
 MAX_ID_LENGTH = 256
+MAX_URL_LENGTH = 8192
 REQUEST_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id"})
+#: Headers the worker sets itself from the body and the connection. A description that set
+#: them could frame its body one way and send it another (a request-smuggling building block).
+OWNED_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 
-# RFC 9110 token characters, for the method and header names.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 9110 token characters, for the method and header names (always `fullmatch`ed: `$` would
+# let a trailing newline through).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")  # control characters (DEL too)
 _CONTROL_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A JSON escape of a UTF-16 surrogate: the only way a string that UTF-8 cannot encode (a lone
+# surrogate) gets into a parsed body, since the raw bytes must be valid UTF-8.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def now_ms() -> int:
@@ -53,7 +72,7 @@ def new_uuid() -> str:
 
 def is_uuid(text: str) -> bool:
     """True for a canonical lower-case UUID, the only form htq hands out."""
-    return bool(_UUID.match(text))
+    return _UUID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,26 +102,22 @@ class RequestSpec:
             return self.headers
         return {**self.headers, "Content-Type": "application/json"}
 
-    def to_resource(self, uuid: str, time_ms: int, status: Status | str) -> dict[str, Any]:
-        """The request resource in the spec's field order; `id` only when one was given."""
+    def to_stored(self) -> tuple[str, str, str]:
+        """The JSON the store keeps: the small fields, the headers and the data, apart, so a
+        listing reads only the parts it shows (see `request_resource`)."""
         timeout: float | int = int(self.timeout) if self.timeout.is_integer() else self.timeout
-        resource: dict[str, Any] = {
-            "timeout": timeout,
-            "status": str(status),
-            "data": self.data,
-            "headers": self.headers,
-            "url": self.url,
-            "method": self.method.lower(),
-            "uuid": uuid,
-            "time": time_ms,
-        }
+        small: dict[str, Any] = {"timeout": timeout, "url": self.url, "method": self.method.lower()}
         if self.id is not None:
-            resource["id"] = self.id
-        return resource
+            small["id"] = self.id
+        return json.dumps(small), json.dumps(self.headers), json.dumps(self.data)
+
+    def to_resource(self, uuid: str, time_ms: int, status: Status | str) -> dict[str, Any]:
+        """The request resource (see `request_resource`)."""
+        return request_resource(uuid, status, time_ms, *self.to_stored())
 
     @classmethod
     def from_resource(cls, resource: dict[str, Any]) -> RequestSpec:
-        """Rebuild from a stored resource (trusted: it was validated when it was queued)."""
+        """Rebuild from a request resource (trusted: it was validated when it was queued)."""
         return cls(
             url=resource["url"],
             method=resource["method"].upper(),
@@ -112,6 +127,53 @@ class RequestSpec:
             id=resource.get("id"),
         )
 
+    @classmethod
+    def from_stored(cls, small: StoredJson, headers: StoredJson, data: StoredJson) -> RequestSpec:
+        """Rebuild from what `to_stored` gave."""
+        return cls.from_resource(_merge_stored(small, headers, data))
+
+
+StoredJson = bytes | str | None
+
+
+def request_resource(
+    uuid: str,
+    status: Status | str,
+    time_ms: int | None,
+    small: StoredJson,
+    headers: StoredJson = None,
+    data: StoredJson = None,
+    replaced_by: str | None = None,
+) -> dict[str, Any]:
+    """The request resource in the spec's field order, from its stored parts (any may be left
+    out by a listing that does not show it); `id` and `replaced_by` only when there are any."""
+    stored = _merge_stored(small, headers, data)
+    resource: dict[str, Any] = {
+        "timeout": stored.get("timeout"),
+        "status": str(status),
+        "data": stored.get("data"),
+        "headers": stored.get("headers"),
+        "url": stored.get("url"),
+        "method": stored.get("method"),
+        "uuid": uuid,
+        "time": stored.get("time") if time_ms is None else time_ms,
+    }
+    if "id" in stored:
+        resource["id"] = stored["id"]
+    if replaced_by:
+        resource["replaced_by"] = replaced_by
+    return resource
+
+
+def _merge_stored(small: StoredJson, headers: StoredJson, data: StoredJson) -> dict[str, Any]:
+    # htq 0.2 kept the whole resource in `small`; its `headers` and `data` are found there.
+    stored: dict[str, Any] = json.loads(small) if small else {}
+    if headers is not None:
+        stored["headers"] = json.loads(headers)
+    if data is not None:
+        stored["data"] = json.loads(data)
+    return stored
+
 
 def parse_request(body: bytes) -> RequestSpec:
     """Decode and validate a POSTed request description, or raise an HtqError saying why."""
@@ -119,56 +181,83 @@ def parse_request(body: bytes) -> RequestSpec:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedRequest(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedRequest("The body is nested too deeply to be read.") from None
     if not isinstance(payload, dict):
         raise MalformedRequest(
             f"The body must be a JSON object describing the request, not {_json_type(payload)}."
         )
-    return validate_request(payload)
+    spec = validate_request(payload)
+    if _ESCAPED_SURROGATE.search(body):  # rare: only then is the slower check worth it
+        _refuse_unencodable(payload)
+    return spec
 
 
 def validate_request(payload: dict[str, Any]) -> RequestSpec:
     unknown = sorted(set(payload) - REQUEST_FIELDS)
     if unknown:
         raise InvalidField(
-            f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(sorted(REQUEST_FIELDS))}."
+            f"Unknown field(s): {', '.join(unknown)}. "
+            f"Allowed: {', '.join(sorted(REQUEST_FIELDS))}.",
+            unknown[0],
         )
     data = payload.get("data")
     return RequestSpec(
         url=_validate_url(payload.get("url")),
         method=_validate_method(payload.get("method"), has_data=data is not None),
         headers=_validate_headers(payload.get("headers")),
-        data=data,
+        data=_validate_data(data),
         timeout=_validate_timeout(payload.get("timeout")),
         id=_validate_id(payload.get("id")),
     )
 
 
+def _refuse_unencodable(payload: dict[str, Any]) -> None:
+    """A string UTF-8 cannot encode (a lone surrogate such as "\\ud800") cannot be sent or
+    stored: name the field that holds one."""
+    for name, value in payload.items():
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise InvalidField(
+                f"`{name}` holds text that is not valid Unicode (a lone surrogate such as "
+                "\\ud800).",
+                name,
+            ) from None
+
+
 def _validate_url(url: Any) -> str:
     if url is None:
-        raise InvalidField("`url` is required: the URL to send the request to.")
+        raise InvalidField("`url` is required: the URL to send the request to.", "url")
     if not isinstance(url, str):
-        raise InvalidField(f"`url` must be a string, not {_json_type(url)}.")
+        raise InvalidField(f"`url` must be a string, not {_json_type(url)}.", "url")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidField(
+            f"`url` must be at most {MAX_URL_LENGTH} characters, not {len(url)}.", "url"
+        )
     if _has_control(url) or " " in url:
-        raise InvalidField("`url` must not contain spaces or control characters.")
+        raise InvalidField("`url` must not contain spaces or control characters.", "url")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidField(f"`url` is not a valid URL: {exc}.") from None
+        raise InvalidField(f"`url` is not a valid URL: {exc}.", "url") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidField(f"`url` must be an http:// or https:// URL, not {url!r}.")
+        raise InvalidField(f"`url` must be an http:// or https:// URL, not {url!r}.", "url")
     if not parts.hostname:
-        raise InvalidField(f"`url` has no host: {url!r}.")
+        raise InvalidField(f"`url` has no host: {url!r}.", "url")
     if port == 0:
-        raise InvalidField(f"`url` has an invalid port: {url!r}.")
+        raise InvalidField(f"`url` has an invalid port: {url!r}.", "url")
     return url
 
 
 def _validate_method(method: Any, *, has_data: bool) -> str:
     if method is None:
         return "POST" if has_data else "GET"
-    if not isinstance(method, str) or not _TOKEN.match(method):
-        raise InvalidField(f"`method` must be an HTTP method such as GET or POST, not {method!r}.")
+    if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+        raise InvalidField(
+            f"`method` must be an HTTP method such as GET or POST, not {method!r}.", "method"
+        )
     return method.upper()
 
 
@@ -176,27 +265,65 @@ def _validate_headers(headers: Any) -> dict[str, str]:
     if headers is None:
         return {}
     if not isinstance(headers, dict):
-        raise InvalidField(f"`headers` must be an object of strings, not {_json_type(headers)}.")
+        raise InvalidField(
+            f"`headers` must be an object of strings, not {_json_type(headers)}.", "headers"
+        )
     for name, value in headers.items():
-        if not _TOKEN.match(name):
-            raise InvalidField(f"Header name {name!r} is not a valid HTTP header name.")
+        if not _TOKEN.fullmatch(name):
+            raise InvalidField(f"Header name {name!r} is not a valid HTTP header name.", "headers")
+        if name.lower() in OWNED_HEADERS:
+            raise InvalidField(
+                f"Header {name!r} cannot be set: the worker sets it from the body and the "
+                "connection.",
+                "headers",
+            )
         if not isinstance(value, str):
             raise InvalidField(
-                f"Header {name!r} must have a string value, not {_json_type(value)}."
+                f"Header {name!r} must have a string value, not {_json_type(value)}.", "headers"
             )
         if _has_control(value, allow_tab=True):
-            raise InvalidField(f"Header {name!r} must not contain CR, LF or control characters.")
+            raise InvalidField(
+                f"Header {name!r} must not contain CR, LF or control characters.", "headers"
+            )
+        if not value.isascii():
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise InvalidField(
+                    f"Header {name!r} has characters HTTP cannot carry (only Latin-1 can be "
+                    "sent); percent-encode them or send them in the body.",
+                    "headers",
+                ) from None
     return dict(headers)
+
+
+def _validate_data(data: Any) -> Any:
+    if data is None or isinstance(data, str):
+        return data
+    try:  # what the worker will send, checked now: JSON has no NaN or Infinity
+        json.dumps(data, allow_nan=False)
+    except ValueError:
+        raise InvalidField(
+            "`data` must not contain NaN or Infinity (or a number too large for a double): "
+            "JSON has no such numbers.",
+            "data",
+        ) from None
+    except RecursionError:
+        raise InvalidField("`data` is nested too deeply.", "data") from None
+    return data
 
 
 def _validate_timeout(timeout: Any) -> float:
     if timeout is None:
         return DEFAULT_TIMEOUT
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise InvalidField(f"`timeout` must be a number of seconds, not {_json_type(timeout)}.")
+        raise InvalidField(
+            f"`timeout` must be a number of seconds, not {_json_type(timeout)}.", "timeout"
+        )
     if not 0 < timeout <= MAX_TIMEOUT:
         raise InvalidField(
-            f"`timeout` must be more than 0 and at most {int(MAX_TIMEOUT)} seconds, not {timeout}."
+            f"`timeout` must be more than 0 and at most {int(MAX_TIMEOUT)} seconds, not {timeout}.",
+            "timeout",
         )
     return float(timeout)
 
@@ -205,11 +332,11 @@ def _validate_id(ident: Any) -> str | None:
     if ident is None:
         return None
     if isinstance(ident, bool) or not isinstance(ident, str | int):
-        raise InvalidField(f"`id` must be a string or an integer, not {_json_type(ident)}.")
+        raise InvalidField(f"`id` must be a string or an integer, not {_json_type(ident)}.", "id")
     text = str(ident)
     if not text or len(text) > MAX_ID_LENGTH or _has_control(text):
         raise InvalidField(
-            f"`id` must be 1 to {MAX_ID_LENGTH} characters without control characters."
+            f"`id` must be 1 to {MAX_ID_LENGTH} characters without control characters.", "id"
         )
     return text
 

@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -49,7 +50,7 @@ from redis.exceptions import BusyLoadingError, NoScriptError
 
 from htq._sockets import bound
 from htq.config import StoreConfig
-from htq.models import TERMINAL, Status, now_ms, response_resource
+from htq.models import TERMINAL, RequestSpec, Status, now_ms, request_resource, response_resource
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
 )
 
 _INDEXED = (*Status.__members__.values(),)
+# The hash fields a request resource is rendered from (see models.request_resource).
+_RESOURCE_PARTS = ("status", "time", "request", "headers", "data", "replaced_by")
 
 # A Redis that stops answering must fail calls in seconds, not hang them (blocking calls use
 # shorter timeouts than these).
@@ -71,6 +74,15 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 3,
     "health_check_interval": 10,
 }
+try:
+    from redis.maint_notifications import MaintNotificationsConfig
+except ImportError:  # redis-py before maintenance notifications: nothing to turn off
+    pass
+else:
+    # With them on ("auto"), a pool hands out a connection Redis has closed (a restart) without
+    # checking it first, and the call fails: a 503 although Redis answers again. Off, the pool
+    # opens a fresh connection instead; nothing was sent on the dead one, so nothing is doubled.
+    _CLIENT_OPTIONS["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
 
 
 def keepalive(redis_url: str) -> dict[str, Any]:
@@ -173,24 +185,35 @@ end
 """
 
 _ENQUEUE = """
-local uuid, request, now, id = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local expected, ttl = ARGV[7], tonumber(ARGV[8])
+local uuid, small, headers, data = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now, id, ttl, req_prefix = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local replaced = ''
 if id ~= '' then
-  local current = redis.call('HGET', IDS, id) or ''
-  if current ~= expected then return 'retry' end
-  if current ~= '' then
-    local status = redis.call('HGET', KEYS[16], 'status')
-    if status == 'queued' or status == 'pending' then cancel(KEYS[16], current, now, ttl) end
+  local current = redis.call('HGET', IDS, id)
+  if current then
+    -- The one key not passed in KEYS: the holder is known only here, and reading it first
+    -- would mean a retry whenever another enqueue won the race (quadratic under a storm).
+    -- It carries the namespace's hash tag, so it is in the same Redis Cluster slot.
+    local held = req_prefix .. current
+    local status = redis.call('HGET', held, 'status')
+    if status == 'queued' or status == 'pending' then
+      cancel(held, current, now, ttl)
+      redis.call('HSET', held, 'replaced_by', uuid)
+      replaced = current
+      -- The survivor is the one accepted last, and its time says so (servers' clocks differ).
+      local before = tonumber(redis.call('HGET', held, 'time'))
+      if before and before > now then now = before end
+    end
   end
   redis.call('HSET', IDS, id, uuid)
 end
 local seq = redis.call('INCR', SEQ)
-redis.call('HSET', REQ, 'request', request, 'status', 'queued', 'seq', seq, 'time', now,
-           'token', 0, 'attempts', 0, 'id', id)
+redis.call('HSET', REQ, 'request', small, 'headers', headers, 'data', data, 'status', 'queued',
+           'seq', seq, 'time', now, 'token', 0, 'attempts', 0, 'id', id)
 redis.call('ZADD', ALL, seq, uuid)
 redis.call('ZADD', INDEX.queued, seq, uuid)
 redis.call('LPUSH', QUEUE, uuid)
-return 'ok'
+return replaced
 """
 
 _CLAIM = """
@@ -202,7 +225,8 @@ local token = redis.call('HINCRBY', REQ, 'token', 1)
 local attempts = redis.call('HINCRBY', REQ, 'attempts', 1)
 redis.call('HSET', REQ, 'worker', worker, 'claimed', now)
 redis.call('ZADD', LEASES, deadline, uuid)
-return {token, attempts, redis.call('HGET', REQ, 'request')}
+local stored = redis.call('HMGET', REQ, 'request', 'headers', 'data')
+return {token, attempts, stored[1], stored[2], stored[3]}
 """
 
 _HELD = """
@@ -331,6 +355,23 @@ return #uuids
 """
 
 
+# One page of a listing: the asked-for fields of each request (KEYS), in order, until the next
+# one would take the page over ARGV[1] bytes (the first is always read). Sizes come from
+# HSTRLEN, so a request that does not fit is never loaded.
+_PAGE = """
+local budget, fields = tonumber(ARGV[1]), {unpack(ARGV, 2)}
+local rows, used = {}, 0
+for _, key in ipairs(KEYS) do
+  local size = 0
+  for _, name in ipairs(fields) do size = size + redis.call('HSTRLEN', key, name) end
+  if #rows > 0 and used + size > budget then break end
+  used = used + size
+  for _, value in ipairs(redis.call('HMGET', key, unpack(fields))) do rows[#rows + 1] = value end
+end
+return rows
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
     """A Lua script, run by SHA and loaded on first use (or after a Redis restart)."""
@@ -359,6 +400,25 @@ DELETE_RESPONSE = _transition("delete_response", _DELETE_RESPONSE)
 RESCUE_CLAIMING = Script("rescue_claiming", _RESCUE_CLAIMING)
 PURGE = Script("purge", _PURGE)
 UNTAKE = Script("untake", _UNTAKE)
+PAGE = Script("page", _PAGE)
+
+#: The most a listing page holds (stored bytes); a page that would hold more ends early.
+PAGE_BYTES = 4 * 1024 * 1024
+# What a listing reads for each field it shows (`status` always: a request whose hash expired
+# has none, and is skipped).
+_LISTED_PARTS = {
+    "timeout": "request",
+    "url": "request",
+    "method": "request",
+    "id": "request",
+    "time": "time",
+    "headers": "headers",
+    "data": "data",
+    "result": "summary",
+    "replaced_by": "replaced_by",
+}
+#: What `GET /?fields=` may pick from each listed request (`links` the server adds).
+LISTED_FIELDS = frozenset({*_LISTED_PARTS, "status", "uuid", "links"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +428,7 @@ class Claim:
     uuid: str
     token: str
     attempts: int
-    request: dict[str, Any]
+    spec: RequestSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,6 +540,10 @@ class AsyncLink:
     async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Every command's reply, in order; an error reply is returned, not raised."""
         payload = b"".join(hiredis.pack_command(tuple(command)) for command in commands)
+        if self._writer is not None and self._closed_by_redis():
+            # Redis went away since the last batch (a restart): open a fresh connection rather
+            # than fail this batch on the dead one. Safe: nothing was sent on that connection.
+            await self._drop(redis.ConnectionError("Connection closed by the server."))
         writer = self._writer or await self._open()
         replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append((len(commands), replies))
@@ -492,6 +556,12 @@ class AsyncLink:
         if self._reading is not None:
             self._reading.cancel()
         await self._drop(redis.ConnectionError("The store is closing."))
+
+    def _closed_by_redis(self) -> bool:
+        """True if the connection is known to be closed: the event loop read its end, even
+        though no batch was waiting for a reply."""
+        reader = self._connection._reader
+        return self._writer is None or self._writer.is_closing() or reader.at_eof()
 
     async def _open(self) -> asyncio.StreamWriter:
         async with self._opening:  # the first caller opens; the others wait for it
@@ -558,7 +628,7 @@ class Page:
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     uuid: str
-    replaced: str | None  # the uuid of an earlier request with the same `id`, if any
+    replaced: str | None  # the uuid of an earlier unfinished request with the same `id`, if any
 
 
 class _Model:
@@ -571,22 +641,34 @@ class _Model:
     def _args(self, *args: Any) -> list[Any]:
         return [self.keys.done_channel, self.keys.cancel_channel, *args]
 
-    @staticmethod
-    def _render_request(
-        raw: bytes | str | None, status: bytes | str | None
-    ) -> dict[str, Any] | None:
-        if raw is None or status is None:
-            return None
-        resource: dict[str, Any] = json.loads(raw)
-        resource["status"] = _text(status)
-        return resource
+    def _enqueue_call(
+        self, uuid: str, spec: RequestSpec, time_ms: int
+    ) -> tuple[list[str], list[Any]]:
+        small, headers, data = spec.to_stored()
+        args = [small, headers, data, time_ms, spec.id or "", self.config.ttl]
+        return self.keys.script_keys(uuid), self._args(uuid, *args, self.keys.request(""))
 
-    def _render_row(self, row: Sequence[Any]) -> dict[str, Any] | None:
-        raw, status, summary = row
-        resource = self._render_request(raw, status)
-        if resource is not None and summary:
-            resource["result"] = json.loads(summary)
-        return resource
+    @staticmethod
+    def _enqueued(uuid: str, reply: Any) -> Enqueued:
+        return Enqueued(uuid, _text(reply) or None)
+
+    def _get_command(self, uuid: str) -> tuple[str, list[str]]:
+        return self.keys.request(uuid), list(_RESOURCE_PARTS)
+
+    @staticmethod
+    def _resource(uuid: str, row: Sequence[Any]) -> dict[str, Any] | None:
+        parts = dict(zip(_RESOURCE_PARTS, row, strict=True))
+        if parts["status"] is None or parts["request"] is None:
+            return None
+        return request_resource(
+            uuid,
+            _text(parts["status"]),
+            int(parts["time"]) if parts["time"] is not None else None,
+            parts["request"],
+            parts["headers"],
+            parts["data"],
+            _text(parts["replaced_by"]) or None,
+        )
 
     def _stats_commands(self, pipe: Any) -> None:
         for status in _INDEXED:
@@ -612,17 +694,52 @@ class _Model:
         key = self.keys.index(status) if status else self.keys.all
         return key, f"({int(cursor)}" if cursor else "+inf"
 
-    def _page(self, entries: list[tuple[Any, float]], rows: list[Any], limit: int) -> Page:
-        items = [item for item in map(self._render_row, rows[:limit]) if item is not None]
-        cursor = str(int(entries[limit - 1][1])) if len(entries) > limit else None
+    @staticmethod
+    def _page_parts(fields: frozenset[str] | None) -> list[str]:
+        """The hash fields a page reads to show `fields` (None: every field)."""
+        shown = _LISTED_PARTS.keys() if fields is None else fields
+        return ["status", *sorted({_LISTED_PARTS[f] for f in shown if f in _LISTED_PARTS})]
+
+    def _page(
+        self, entries: list[tuple[Any, float]], parts: list[str], values: list[Any], limit: int
+    ) -> Page:
+        """Render the rows read (maybe fewer than the entries: the page ended early)."""
+        width = len(parts)
+        read = len(values) // width
+        items = []
+        for (uuid, _), start in zip(entries, range(0, read * width, width), strict=False):
+            row = dict(zip(parts, values[start : start + width], strict=True))
+            if row["status"] is None:
+                continue  # expired since it was listed
+            time_ms = row.get("time")
+            items.append(
+                request_resource(
+                    _text(uuid),
+                    _text(row["status"]),
+                    int(time_ms) if time_ms is not None else None,
+                    row.get("request"),
+                    row.get("headers"),
+                    row.get("data"),
+                    _text(row.get("replaced_by")) or None,
+                )
+                | ({"result": json.loads(row["summary"])} if row.get("summary") else {})
+            )
+        more = read < min(len(entries), limit) or len(entries) > limit
+        cursor = str(int(entries[read - 1][1])) if more and read else None
         return Page(items, cursor)
 
 
+_CURSOR = re.compile(r"[0-9]{1,18}")
+
+
 def parse_cursor(cursor: str | None) -> str | None:
-    """A cursor is the sequence number of the last item seen; anything else is rejected."""
+    """A cursor is the sequence number of the last item seen; anything else is rejected.
+
+    ASCII digits only: `str.isdigit` also takes "²", which `int` refuses.
+    """
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not _CURSOR.fullmatch(cursor):
         raise ValueError(f"invalid cursor {cursor!r}")
     return cursor
 
@@ -660,26 +777,13 @@ class Store(_Model):
 
     # -- the client side (the server's operations, blocking; used by tests and tools) -------
 
-    def enqueue(self, uuid: str, resource: dict[str, Any]) -> Enqueued:
-        ident = resource.get("id") or ""
-        while True:
-            expected = _text(self.redis.hget(self.keys.ids, ident)) if ident else ""
-            result = self._transition(
-                ENQUEUE,
-                uuid,
-                json.dumps(resource),
-                resource["time"],
-                ident,
-                expected or "",
-                self.config.ttl,
-                other=expected or None,
-            )
-            if _text(result) == "ok":
-                return Enqueued(uuid, expected or None)
+    def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Enqueued:
+        """Store a request and its queue entry atomically; with an `id`, cancel the earlier one."""
+        return self._enqueued(uuid, self._run(ENQUEUE, *self._enqueue_call(uuid, spec, time_ms)))
 
     def get(self, uuid: str) -> dict[str, Any] | None:
-        raw, status = self.redis.hmget(self.keys.request(uuid), "request", "status")
-        return self._render_request(raw, status)
+        key, parts = self._get_command(uuid)
+        return self._resource(uuid, self.redis.hmget(key, parts))
 
     def status(self, uuid: str) -> Status | None:
         status = self.redis.hget(self.keys.request(uuid), "status")
@@ -792,7 +896,9 @@ class Store(_Model):
             claim.uuid,
             claim.token,
             response["status"],
-            json.dumps(response),
+            # UTF-8, not \u escapes: a stored text body is no larger than the bytes received,
+            # but for quotes, backslashes and control characters (see worker encode_body).
+            json.dumps(response, ensure_ascii=False),
             response["time"],
             self.config.ttl,
             json.dumps(summarize(response)),
@@ -958,32 +1064,15 @@ class AsyncStore(_Model):
     ) -> asyncio.Future[Any]:
         return self._run(script, self.keys.script_keys(uuid, other), self._args(uuid, *args))
 
-    async def enqueue(self, uuid: str, resource: dict[str, Any]) -> Enqueued:
-        """Store a request and its queue entry atomically; with an `id`, cancel the earlier one.
-
-        With an `id`, the current holder of that id is read first so its key can be passed to
-        the script, which refuses (and we retry) if another enqueue changed it meanwhile.
-        """
-        ident = resource.get("id") or ""
-        encoded = json.dumps(resource)
-        while True:
-            expected = _text(await self.redis.hget(self.keys.ids, ident)) if ident else ""
-            result = await self._transition(
-                ENQUEUE,
-                uuid,
-                encoded,
-                resource["time"],
-                ident,
-                expected or "",
-                self.config.ttl,
-                other=expected or None,
-            )
-            if _text(result) == "ok":
-                return Enqueued(uuid, expected or None)
+    async def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Enqueued:
+        """Store a request and its queue entry atomically; with an `id`, cancel the earlier one
+        (one script: a storm of POSTs with one `id` never retries)."""
+        reply = await self._run(ENQUEUE, *self._enqueue_call(uuid, spec, time_ms))
+        return self._enqueued(uuid, reply)
 
     async def get(self, uuid: str) -> dict[str, Any] | None:
-        raw, status = await self.redis.hmget(self.keys.request(uuid), ["request", "status"])
-        return self._render_request(raw, status)
+        key, parts = self._get_command(uuid)
+        return self._resource(uuid, await self.redis.hmget(key, parts))
 
     async def status(self, uuid: str) -> Status | None:
         status = await self.redis.hget(self.keys.request(uuid), "status")
@@ -1002,17 +1091,25 @@ class AsyncStore(_Model):
     async def delete_response(self, uuid: str) -> bool:
         return bool(await self._transition(DELETE_RESPONSE, uuid))
 
-    async def list(self, status: Status | None, limit: int, cursor: str | None) -> Page:
-        """Newest first; O(log n + limit) whatever the size of the queue."""
+    async def list(
+        self,
+        status: Status | None,
+        limit: int,
+        cursor: str | None,
+        fields: frozenset[str] | None = None,
+    ) -> Page:
+        """Newest first; O(log n + limit) whatever the size of the queue. Reads only what
+        `fields` shows (None: all), and ends a page early rather than go over PAGE_BYTES."""
         key, start = self._page_range(status, cursor)
         entries = await self.redis.zrange(
             key, start, "-inf", desc=True, byscore=True, offset=0, num=limit + 1, withscores=True
         )
-        pipe = self.redis.pipeline(transaction=False)
-        for uuid, _ in entries[:limit]:
-            pipe.hmget(self.keys.request(_text(uuid)), ["request", "status", "summary"])
-        rows = await pipe.execute() if entries else []
-        return self._page(entries, rows, limit)
+        if not entries:
+            return Page([], None)
+        parts = self._page_parts(fields)
+        keys = [self.keys.request(_text(uuid)) for uuid, _ in entries[:limit]]
+        values = await self._run(PAGE, keys, [PAGE_BYTES, *parts])
+        return self._page(entries, parts, values, limit)
 
     async def stats(self) -> dict[str, Any]:
         pipe = self.redis.pipeline(transaction=False)
@@ -1139,8 +1236,8 @@ def _claimed(uuid: str, reply: Any) -> Claim | None:
     """The Claim a CLAIM script's reply describes; None if the uuid was not queued."""
     if not reply:
         return None
-    token, attempts, raw = reply
-    return Claim(uuid, _text(token), int(attempts), json.loads(raw))
+    token, attempts, small, headers, data = reply
+    return Claim(uuid, _text(token), int(attempts), RequestSpec.from_stored(small, headers, data))
 
 
 def _text(value: bytes | str | int | None) -> str:
@@ -1150,6 +1247,8 @@ def _text(value: bytes | str | int | None) -> str:
 
 
 __all__ = [
+    "LISTED_FIELDS",
+    "PAGE_BYTES",
     "REDIS_DOWN",
     "AsyncStore",
     "Claim",

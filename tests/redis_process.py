@@ -55,6 +55,13 @@ class ValkeyProcess:
             self._server.stop()
             self._server = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would end it: no shutdown, clients' connections cut."""
+        if self._server is not None and self._server._process is not None:
+            self._server._process.kill()
+            self._server._process.wait(10)
+        self._server = None
+
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)

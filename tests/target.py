@@ -15,6 +15,7 @@ Endpoints (any method unless said):
                         (within ~50 ms) and recorded in `.disconnects` as (path, monotonic time)
     /bytes/<n>          n random (seeded by n, see `random_bytes`) bytes, application/octet-stream
     /text/<n>           n bytes of ASCII text, text/plain; charset=utf-8
+    /zeros/<n>          n NUL bytes, labelled text/plain (text that JSON escapes six-fold)
     /drip/<n>?interval=<s>  n bytes of text, one byte every <s> seconds (default 0.2)
     /gzip               JSON, gzip-compressed (Content-Encoding: gzip)
     /redirect           302 to /ip
@@ -24,7 +25,8 @@ Endpoints (any method unless said):
                         recorded in `.spoiled` once closed
     /trailing           "ok", and 0.1 s later bytes past its Content-Length; recorded in
                         `.spoiled` once sent
-    DELETE <anything but /echo>   204, and recorded in `.deletes` too
+    DELETE <anything but /echo>   204, and recorded in `.deletes` too; with ?stall=<seconds>
+                        the 204 comes that late
 """
 
 from __future__ import annotations
@@ -194,6 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
         recorded = Recorded(self.command, parts.path, headers, body, time.monotonic(), peer)
         if self.command == "DELETE" and parts.path != "/echo":
             self.owner._record(recorded, self.owner.requests, self.owner.deletes)
+            if stall := parse_qs(parts.query).get("stall"):
+                self._client_left_within(float(stall[0]))
             self._send(204, b"")
             return
         self.owner._record(recorded, self.owner.requests)
@@ -226,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_text(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
         self._send(200, text_bytes(int(args[0])), "text/plain; charset=utf-8")
+
+    def _route_zeros(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        self._send(200, bytes(int(args[0])), "text/plain")
 
     def _route_drip(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
         n, interval = int(args[0]), float(query.get("interval", ["0.2"])[0])

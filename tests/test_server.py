@@ -559,3 +559,43 @@ def test_listing_can_pick_fields_and_answers_304_when_unchanged(api: httpx.Clien
     )
     bad = api.get("/?fields=status,secret")
     assert bad.status_code == 400 and "secret" in bad.json()["message"]
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_no_503_once_a_restarted_redis_answers(store_config: StoreConfig, how: str) -> None:
+    """Connections pooled before the restart are stale: none of them may cost a client a 503."""
+    valkey = ValkeyProcess().start()
+    config = StoreConfig(valkey.url, store_config.prefix)
+    server = ServerThread(server_config_for(config))
+    try:
+        with httpx.Client(base_url=server.url, timeout=15) as api:
+            uuids = [queue(api, {"url": TUTORIAL_URL}) for _ in range(3)]
+            for uuid in uuids:  # every kind of call, so each kind of connection is pooled
+                assert api.get(f"/{uuid}/").status_code == 200
+            assert api.get("/").status_code == 200 and api.get("/stats").status_code == 200
+            assert api.get(f"/{uuids[0]}/response/?wait=0.01").status_code == 202
+            valkey.kill() if how == "kill" else valkey.stop()
+            valkey.start()
+            probe = Store(config)
+            _until(lambda: _pings(probe), timeout=10)
+            probe.close()
+            for answer in (
+                post(api, {"url": TUTORIAL_URL}),
+                api.get(f"/{uuids[0]}/"),
+                api.get(f"/{uuids[0]}/status/"),
+                api.get("/?status=all"),
+                api.get("/stats"),
+            ):
+                assert answer.status_code in (200, 303), (answer.request.url, answer.text)
+            assert api.get(f"/{uuids[1]}/response/?wait=0.01").status_code == 202
+            assert api.delete(f"/{uuids[2]}/").status_code == 204
+    finally:
+        server.stop()
+        valkey.close()
+
+
+def _pings(store: Store) -> bool:
+    try:
+        return bool(store.redis.ping())
+    except Exception:
+        return False

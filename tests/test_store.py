@@ -1,14 +1,16 @@
-"""The worker's side of the store: a busy thread's one round trip, and taking ahead of need."""
+"""The store's scripts, called directly: a busy thread's one round trip, taking ahead of need,
+replacing by `id`, reading what htq 0.2 stored, and a listing page."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from htq.config import StoreConfig
-from htq.models import Status, now_ms, response_resource
-from htq.store import CLAIM, COMPLETE, Claim, Link, Store
+from htq.models import Status, new_uuid, now_ms, response_resource, validate_request
+from htq.store import CLAIM, COMPLETE, PAGE, Claim, Link, Store
 from htq.worker._health import worker_store
 from tests.redis_process import ValkeyProcess
 from tests.workers import enqueue
@@ -47,7 +49,7 @@ def test_a_turn_stores_claims_and_takes_the_next(store: Store, link: Link) -> No
     assert store.wait_for_work(1) == first
     stored, held, taken = turn(store, link, None, first)
     assert (stored, taken) == (None, second)
-    assert held is not None and held.request["url"] == "http://127.0.0.1:1/0"
+    assert held is not None and held.spec.url == "http://127.0.0.1:1/0"
     stored, held_next, taken = turn(store, link, held, second)
     assert (stored, taken) == (True, third)
     assert held_next is not None and held_next.uuid == second
@@ -97,3 +99,82 @@ def test_untake_puts_uuids_back_first_in_line(store: Store) -> None:
     assert store.untake(taken) == 2
     assert store.untake(taken) == 0, "only what is still in `claiming` goes back"
     assert [store.wait_for_work(1) for _ in range(5)] == [*uuids, None]
+
+
+# -- replacing by `id`, one script ---------------------------------------------------------------
+
+
+def test_an_id_replaces_the_unfinished_request_that_held_it(store: Store) -> None:
+    first = enqueue(store, url="http://127.0.0.1:1/a", id="job")
+    second = enqueue(store, url="http://127.0.0.1:1/b", id="job")
+    assert store.status(first) is Status.CANCELED
+    assert (store.get(first) or {})["replaced_by"] == second
+    assert store.redis.hget(store.keys.ids, "job") == second.encode()
+    assert store.wait_for_work(1) == first  # still in the queue: its claim will refuse it
+    assert store.claim(first, "w", 30) is None
+    # A pending holder is canceled too (its worker is told), and fenced: its result is refused.
+    assert store.wait_for_work(1) == second
+    held = store.claim(second, "w", 30)
+    assert held is not None
+    third = enqueue(store, url="http://127.0.0.1:1/c", id="job")
+    assert store.status(second) is Status.CANCELED
+    assert not store.complete(held, answer(second))
+    assert store.stats()["fenced"] == 1
+    assert store.get(third) is not None and "replaced_by" not in (store.get(third) or {})
+
+
+def test_a_finished_request_is_not_replaced(store: Store) -> None:
+    first = enqueue(store, url="http://127.0.0.1:1/a", id="job")
+    assert store.wait_for_work(1) == first
+    held = store.claim(first, "w", 30)
+    assert held is not None and store.complete(held, answer(first))
+    second = enqueue(store, url="http://127.0.0.1:1/b", id="job")
+    assert store.status(first) is Status.SUCCESS and "replaced_by" not in (store.get(first) or {})
+    assert store.status(second) is Status.QUEUED
+
+
+def test_the_survivor_of_an_id_is_never_older_than_what_it_replaced(store: Store) -> None:
+    spec = validate_request({"url": "http://127.0.0.1:1/", "id": "job"})
+    first, second = new_uuid(), new_uuid()
+    store.enqueue(first, spec, 2_000_000_000_000)
+    assert store.enqueue(second, spec, 1_000_000_000_000).replaced == first  # a slower clock
+    assert (store.get(second) or {})["time"] == 2_000_000_000_000
+
+
+# -- what htq 0.2 stored ---------------------------------------------------------------------
+
+
+def test_a_request_stored_by_htq_0_2_is_read_and_sent(store: Store) -> None:
+    """0.2 kept the whole resource in one JSON field; an upgrade finds such requests queued."""
+    uuid = enqueue(store, url="http://127.0.0.1:1/new")
+    old = {"timeout": 5, "status": "queued", "data": {"a": 1}, "headers": {"X": "y"},
+           "url": "http://127.0.0.1:1/old", "method": "post", "uuid": uuid, "time": 1}  # fmt: skip
+    key = store.keys.request(uuid)
+    store.redis.hdel(key, "headers", "data")
+    store.redis.hset(key, "request", json.dumps(old))
+    resource = store.get(uuid)
+    assert resource is not None
+    assert (resource["url"], resource["data"], resource["headers"]) == (
+        old["url"],
+        {"a": 1},
+        {"X": "y"},
+    )
+    assert store.wait_for_work(1) == uuid
+    held = store.claim(uuid, "w", 30)
+    assert held is not None and held.spec.data == {"a": 1} and held.spec.headers == {"X": "y"}
+
+
+# -- a listing page ------------------------------------------------------------------------------
+
+
+def test_a_page_reads_only_the_fields_asked_for_and_stops_at_its_budget(store: Store) -> None:
+    uuids = [enqueue(store, url="http://127.0.0.1:1/", data="x" * 1000) for _ in range(4)]
+    keys = [store.keys.request(uuid) for uuid in uuids]
+    light = store._run(PAGE, keys, [100, "status", "time"])
+    assert len(light) == 8 and light[0] == b"queued", "small rows: all four fit"
+    heavy = store._run(PAGE, keys, [2500, "status", "data"])
+    assert len(heavy) == 4 and json.loads(heavy[1]) == "x" * 1000, "two rows of ~1 KB fit 2.5 KB"
+    assert len(store._run(PAGE, keys, [10, "status", "data"])) == 2, "the first row always"
+    store.cancel(uuids[0])
+    store.redis.delete(keys[0])  # expired since it was listed
+    assert store._run(PAGE, keys[:1], [10, "status"]) == [None]

@@ -87,7 +87,7 @@ def fill(store: Store) -> None:
             {"url": url, "method": method, "headers": {}, "data": None, "timeout": 60, **extra}
         )
         time_ms = T0 + number * 40_000
-        store.enqueue(uuid(number), spec.to_resource(uuid(number), time_ms, Status.QUEUED))
+        store.enqueue(uuid(number), spec, time_ms)
         if outcome == "canceled":
             store.cancel(uuid(number))
         elif outcome is not None:

@@ -574,3 +574,52 @@ def test_server_and_worker_reach_redis_over_a_unix_socket(
     finally:
         server.stop()
         valkey.close()
+
+
+# -- what a hostile description or target cannot do --------------------------------------------
+
+
+def test_a_latin1_header_value_is_sent_as_its_byte_and_host_as_given(
+    store: Store, target: Target, worker: Worker
+) -> None:
+    uuid = enqueue(
+        store, url=f"{target.url}/echo", headers={"X-Name": "café", "Host": "service.internal"}
+    )
+    assert done(store, uuid) is Status.SUCCESS
+    (received,) = target.requests
+    assert received.headers["X-Name"] == "café"  # one byte, 0xE9: http.server reads Latin-1
+    assert received.headers["Host"] == "service.internal"
+
+
+def test_text_that_json_would_escape_sixfold_is_stored_as_base64(
+    store: Store, target: Target, config: WorkerConfig
+) -> None:
+    with Worker(replace(config, max_response_bytes=100_000)):
+        zeros = enqueue(store, url=f"{target.url}/zeros/300000")
+        text = enqueue(store, url=f"{target.url}/text/300000")
+        for uuid in (zeros, text):
+            assert done(store, uuid) is Status.SUCCESS
+    stored = store.redis.hstrlen(store.keys.request(zeros), "response")
+    assert stored < 2 * 100_000 + 1000, "the stored size is held near the cap"
+    response = store.response(zeros)
+    assert response is not None and response["encoding"] == "base64"
+    assert base64.b64decode(response["data"]) == bytes(100_000) and response["truncated"]
+    response = store.response(text)
+    assert response is not None and "encoding" not in response, "plain text stays text"
+
+
+def test_a_delete_that_times_out_is_logged_as_such(
+    store: Store, target: Target, worker: Worker, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr("htq.worker._send.DELETE_TIMEOUT", 0.3)
+    caplog.set_level(logging.DEBUG, logger="htq.worker")
+    uuid = enqueue(store, url=f"{target.url}/delay/30?stall=5")
+    assert target.wait_for_request("/delay/30", 5) is not None
+    assert store.cancel(uuid) is Status.PENDING
+    assert target.wait_for_delete("/delay/30", 5) is not None
+    deadline = time.monotonic() + 5
+    while "DELETE to the target" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"[{uuid}] DELETE to the target timed out after 0.3 seconds" in caplog.text
+    assert "Errno" not in caplog.text

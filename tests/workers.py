@@ -16,7 +16,7 @@ def enqueue(store: Store, **fields: Any) -> str:
     """Queue a request as the server would (validated, then stored); returns its uuid."""
     spec = validate_request(fields)
     uuid = new_uuid()
-    store.enqueue(uuid, spec.to_resource(uuid, now_ms(), Status.QUEUED))
+    store.enqueue(uuid, spec, now_ms())
     return uuid
 
 

@@ -13,7 +13,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from htq.config import ServerConfig, describe_redis
-from htq.server.app import make_app, start_purging
+from htq.server.app import make_app, read_limit, start_purging
 from htq.server.prefork import prefork
 from htq.store import AsyncStore
 
@@ -95,7 +95,7 @@ async def run_server(
     """Serve on `sockets` until `stop` is set (by default: until SIGINT or SIGTERM)."""
     store = AsyncStore(config.store)
     server = tornado.httpserver.HTTPServer(
-        make_app(config, store), xheaders=config.xheaders, max_body_size=2 * config.max_body + 4096
+        make_app(config, store), xheaders=config.xheaders, max_body_size=read_limit(config)
     )
     server.add_sockets(sockets)
     purging = start_purging(store)

@@ -38,8 +38,15 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         store=store,
         xheaders=config.xheaders,
         max_body=config.max_body,
+        read_limit=read_limit(config),
         log_function=_log_request if config.debug else _quiet,
     )
+
+
+def read_limit(config: ServerConfig) -> int:
+    """The most of a body the server reads. A refused body up to this size is read and thrown
+    away before the answer, so the client reads the answer instead of a reset connection."""
+    return 2 * config.max_body + 4096
 
 
 def start_purging(store: AsyncStore) -> tornado.ioloop.PeriodicCallback:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,32 +27,19 @@ from htq.models import (
     now_ms,
     parse_request,
 )
-from htq.store import REDIS_DOWN, AsyncStore, parse_cursor
+from htq.store import LISTED_FIELDS, REDIS_DOWN, AsyncStore, parse_cursor
 
 log = logging.getLogger("htq.server")
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_WAIT = 86400.0
-#: What `GET /?fields=` may pick from each listed request.
-LISTED_FIELDS = frozenset(
-    {
-        "timeout",
-        "status",
-        "data",
-        "headers",
-        "url",
-        "method",
-        "uuid",
-        "time",
-        "id",
-        "links",
-        "result",
-    }
-)
 # curl -d sends form encoding by default; a JSON body under that label is still accepted.
 _ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
 _REASONS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
+# A query number: plain ASCII decimals (float() would also take "1_0", "nan" or
+# digits of other scripts).
+_NUMBER = re.compile(r"[0-9]{1,15}(\.[0-9]{1,15})?")
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -108,10 +96,9 @@ class BaseHandler(tornado.web.RequestHandler):
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ClientError(f"`{name}` must be a number, not {raw!r}.") from None
+        if not _NUMBER.fullmatch(raw):
+            raise ClientError(f"`{name}` must be a number, not {raw!r}.")
+        value = float(raw)
         if not low <= value <= high:
             raise ClientError(f"`{name}` must be between {low:g} and {high:g}, not {raw}.")
         return value
@@ -153,30 +140,69 @@ def _as_htq_error(exc_info: Any, status_code: int, reason: str) -> HtqError:
     return error
 
 
+@tornado.web.stream_request_body
 class QueueHandler(BaseHandler):
-    """`/`: POST queues a request (303 to it); GET lists requests, paged, newest first."""
+    """`/`: POST queues a request (303 to it); GET lists requests, paged, newest first.
+
+    The body streams in (rather than arriving whole) so that a refusal is ours: a body over
+    `--max-body` answers 413 and one that is not JSON 415, as JSON, where Tornado would
+    answer a bare 400 (too long, or a multipart body it failed to parse).
+    """
+
+    _chunks: list[bytes]
+    _size = 0
+    _refused: HtqError | None = None
+
+    def prepare(self) -> None:
+        self._chunks = []
+        if self.request.method != "POST":
+            return
+        self._refused = self._refusal()
+        declared = self._declared_length()
+        too_long = declared is not None and declared > self.settings["read_limit"]
+        if self._refused is not None and too_long:
+            raise self._refused  # too large to read and throw away: the connection closes
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._refused is None and self._size > self.settings["max_body"]:
+            self._refused = self._too_large()
+            self._chunks = []
+        if self._refused is None:
+            self._chunks.append(chunk)
 
     async def post(self) -> None:
-        self._check_body()
-        spec = parse_request(self.request.body)
+        if self._refused is not None:
+            raise self._refused
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        spec = parse_request(body)
         uuid = new_uuid()
-        resource = spec.to_resource(uuid, now_ms(), Status.QUEUED)
-        await self.store.enqueue(uuid, resource)
+        await self.store.enqueue(uuid, spec, now_ms())
         self.clear_header("Content-Type")
         self.set_header("Location", self.request_url(uuid))
         self.set_status(303)
         self.finish()
 
-    def _check_body(self) -> None:
-        limit: int = self.settings["max_body"]
-        if len(self.request.body) > limit:
-            raise BodyTooLarge(f"The request description is over {limit} bytes.")
+    def _refusal(self) -> HtqError | None:
+        """Why the body will be refused, from its headers alone (None: read it)."""
+        declared = self._declared_length()
+        if declared is not None and declared > self.settings["max_body"]:
+            return self._too_large()
         kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if kind and kind not in _ACCEPTED_TYPES and not kind.endswith("+json"):
-            raise UnsupportedMediaType(
+            return UnsupportedMediaType(
                 "Send the request description as JSON (Content-Type: application/json), "
                 f"not {kind}."
             )
+        return None
+
+    def _declared_length(self) -> int | None:
+        declared = self.request.headers.get("Content-Length", "")
+        return int(declared) if declared.isascii() and declared.isdigit() else None
+
+    def _too_large(self) -> BodyTooLarge:
+        limit: int = self.settings["max_body"]
+        return BodyTooLarge(f"The request description is over {limit} bytes (--max-body).")
 
     async def get(self) -> None:
         status = self._status_filter()
@@ -186,7 +212,7 @@ class QueueHandler(BaseHandler):
         except ValueError as exc:
             raise ClientError(f"`cursor` is not one this server handed out: {exc}.") from None
         fields = self._fields()
-        page = await self.store.list(status, limit, cursor)
+        page = await self.store.list(status, limit, cursor, fields)
         for item in page.items:
             item["links"] = self.links(item["uuid"])
         items = page.items if fields is None else [_only(item, fields) for item in page.items]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
+import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +45,8 @@ _DEFAULT_HEADERS = {
     "Connection": "keep-alive",
     "User-Agent": USER_AGENT,
 }
+# Characters JSON writes as a six-byte \u escape (the rest of C0 has two-byte ones: \n, \t...).
+_SIX_BYTE_ESCAPES = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
 # Headers of the original request that would lie about the DELETE's (empty) body.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
@@ -75,12 +79,14 @@ def _open(
     of many callers, and the client's cookie jar would hand one caller's cookies to the next
     (it is also a quarter of the client's CPU per request). Redirects are not followed anyway.
     """
-    merged = httpx.Headers(_DEFAULT_HEADERS)
-    merged.update(headers)
+    # Bytes, so a Latin-1 value goes out as the one byte it is (httpx would encode str as ASCII).
+    given = {name.lower() for name in headers}
+    raw = [(k.encode(), v.encode()) for k, v in _DEFAULT_HEADERS.items() if k.lower() not in given]
+    raw += [(name.encode("ascii"), value.encode("latin-1")) for name, value in headers.items()]
     request = httpx.Request(
         method,
         url,
-        headers=merged,
+        headers=raw,
         content=content,
         extensions={"timeout": httpx.Timeout(timeout).as_dict()},
     )
@@ -128,6 +134,8 @@ def send_delete(client: httpx.Client, spec: RequestSpec, uuid: str) -> None:
     try:
         with _open(client, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
             log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)
+    except httpx.TimeoutException:
+        log.debug("[%s] DELETE to the target timed out after %g seconds", uuid, DELETE_TIMEOUT)
     except Exception as exc:  # a courtesy: its failure is logged, never raised
         log.debug("[%s] DELETE to the target failed: %s", uuid, describe(exc))
 
@@ -145,6 +153,8 @@ def timeout_message(spec: RequestSpec) -> str:
 def describe(exc: BaseException) -> str:
     """A one-line message for a person about why a request could not be sent."""
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return "Timed out."  # the detail is the kernel's "[Errno 11] Resource temporarily..."
     if isinstance(exc, httpx.ConnectError):
         return f"Could not connect: {detail}"
     if isinstance(exc, httpx.RemoteProtocolError):
@@ -174,7 +184,10 @@ def _read(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
 def encode_body(raw: bytes, content_type: str | None, *, truncated: bool) -> tuple[str, str | None]:
     """Text as is (decoded by its charset, UTF-8 by default); anything else base64.
 
-    A cut body may end inside a character: that partial character is dropped.
+    A cut body may end inside a character: that partial character is dropped. Text that JSON
+    would store more than twice as large (control characters become six-byte escapes: a
+    10 MiB body of NULs would take 60 MiB) is stored as base64 too, so what is stored stays
+    within twice the response cap.
     """
     if _is_binary(content_type):
         return base64.b64encode(raw).decode("ascii"), "base64"
@@ -183,9 +196,21 @@ def encode_body(raw: bytes, content_type: str | None, *, truncated: bool) -> tup
         text = codecs.getincrementaldecoder(charset)().decode(raw, final=not truncated)
     except (LookupError, ValueError, TypeError):  # unknown charset, or not in that charset
         text = None
-    if not isinstance(text, str):  # also a bytes-to-bytes "charset" such as base64
+    if not isinstance(text, str) or _escapes_to_more_than_double(text):
         return base64.b64encode(raw).decode("ascii"), "base64"
     return text, None
+
+
+def _escapes_to_more_than_double(text: str) -> bool:
+    """True if `text`, stored as JSON (UTF-8), would take more than twice its UTF-8 size.
+
+    Only control characters (other than the two-byte escapes) can do that, so text without any
+    is not measured.
+    """
+    if _SIX_BYTE_ESCAPES.search(text) is None:
+        return False
+    stored = len(json.dumps(text, ensure_ascii=False).encode())
+    return stored > 2 * len(text.encode()) + 2
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:

@@ -190,7 +190,7 @@ class Sender:
         (while Redis is away, too).
         """
         uuid = claim.uuid
-        spec = RequestSpec.from_resource(claim.request)
+        spec = claim.spec
         log.debug("[%s] sending request...", uuid)
         self.line.begin(claim, spec.timeout)
         try:

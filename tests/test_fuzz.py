@@ -1,0 +1,162 @@
+"""Generated input against the real server and Redis: no 5xx, every error in the JSON shape with
+the code the README names, and nothing stored for a refused request.
+
+Bounded: a few thousand calls in all, well under 30 s. A failure prints the smallest input
+hypothesis found, to be kept below as an example of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from htq.models import OWNED_HEADERS, REQUEST_FIELDS
+from htq.store import LISTED_FIELDS, Store
+
+# The error code of each status, as the README's API reference names them.
+CODES = {
+    400: {"malformed", "bad_request"},
+    404: {"not_found"},
+    405: {"method_not_allowed"},
+    413: {"too_large"},
+    415: {"unsupported_media_type"},
+    422: {"invalid"},
+}
+FUZZ = settings(
+    max_examples=1200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,  # the same inputs every run: a failure here is a bug, never bad luck
+)
+
+# Text that has broken parsers: surrogates, controls, other scripts' digits, long runs.
+NASTY = st.sampled_from(
+    [
+        "\ud800",
+        "a\udfffb",
+        "\x00",
+        "GET\n",
+        "X-A\r\n",
+        "²",
+        "١٢",
+        "€",
+        "é",
+        "\U0001f600",
+        " ",
+        "",
+        "chunked",
+        "NaN",
+        "http://127.0.0.1:9/",
+        "https://[::1]:0/",
+        "http://%zz/",
+        "x" * 9000,
+    ]
+)
+TEXT = st.one_of(NASTY, st.text(max_size=40))
+NUMBERS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | NUMBERS | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+HEADER_NAMES = st.one_of(NASTY, st.sampled_from(sorted(OWNED_HEADERS)), st.text(max_size=12))
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "url": st.one_of(TEXT, st.just("http://127.0.0.1:9/"), JSON),
+    "method": st.one_of(TEXT, st.sampled_from(["GET", "post", "DELETE"]), JSON),
+    "headers": st.one_of(st.dictionaries(HEADER_NAMES, st.one_of(TEXT, JSON), max_size=3), JSON),
+    "data": JSON,
+    "timeout": st.one_of(NUMBERS, JSON),
+    "id": st.one_of(TEXT, st.integers(), JSON),
+}
+DESCRIPTIONS = st.fixed_dictionaries(
+    {"url": FIELD_VALUES["url"]},
+    optional={name: FIELD_VALUES[name] for name in sorted(REQUEST_FIELDS - {"url"})}
+    | {"extra": JSON},
+)
+CONTENT_TYPES = st.sampled_from(
+    ["application/json", "application/json; charset=utf-8", "text/plain", "application/x+json",
+     "multipart/form-data; boundary=x", "image/png", ""]
+)  # fmt: skip
+
+
+def _body(description: dict[str, Any]) -> bytes:
+    # allow_nan: NaN and Infinity reach the server as the bare words a careless client sends.
+    return json.dumps(description, allow_nan=True).encode()
+
+
+BODIES = st.one_of(
+    DESCRIPTIONS.map(_body),
+    JSON.map(lambda value: json.dumps(value).encode()),
+    st.binary(max_size=200),
+)
+QUERY_VALUES = st.one_of(NASTY, st.text(max_size=10), st.integers().map(str))
+QUERIES = st.dictionaries(
+    st.sampled_from(["status", "limit", "cursor", "fields", "wait", "x"]), QUERY_VALUES, max_size=3
+)
+PATHS = st.sampled_from(
+    ["/", "/stats", "/00000000-0000-0000-0000-000000000000/", "/nope/", "/%ff/", "/a/b/c/d"]
+)
+
+
+def check(answer: httpx.Response) -> None:
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        body = answer.json()
+        assert set(body) <= {"error", "message", "field"} and body["message"], body
+        assert body["error"] in CODES[answer.status_code], body
+
+
+def count(store: Store) -> int:
+    return int(store.redis.zcard(store.keys.all))
+
+
+@FUZZ
+@given(body=BODIES, content_type=CONTENT_TYPES)
+@example(body=b'{"url": "http://127.0.0.1:9/", "id": "\\ud800"}', content_type="application/json")
+@example(body=b'{"url": "http://127.0.0.1:9/", "data": [NaN]}', content_type="application/json")
+@example(body=b"[" * 50_000, content_type="application/json")
+def test_posted_descriptions(
+    api: httpx.Client, store: Store, body: bytes, content_type: str
+) -> None:
+    before = count(store)
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = api.post("/", content=body, headers=headers)
+    check(answer)
+    if answer.status_code == 303:
+        assert count(store) == before + 1
+        assert api.get(answer.headers["Location"]).status_code == 200
+    else:
+        assert count(store) == before, "nothing stored for a refused request"
+
+
+@FUZZ
+@given(path=PATHS, query=QUERIES, method=st.sampled_from(["GET", "DELETE", "PUT", "PATCH"]))
+@example(path="/", query={"cursor": "²"}, method="GET")
+def test_queries(
+    api: httpx.Client, store: Store, path: str, query: dict[str, str], method: str
+) -> None:
+    before = count(store)
+    # Percent-encoded by hand: a lone surrogate goes out as the bytes UTF-8 would give it.
+    encoded = "&".join(
+        f"{quote(name)}={quote(value.encode('utf-8', 'surrogatepass'))}"
+        for name, value in query.items()
+    )
+    check(api.request(method, f"{path}?{encoded}"))
+    assert count(store) == before
+
+
+@pytest.mark.parametrize("field", sorted(LISTED_FIELDS))
+def test_every_listed_field_can_be_asked_for(api: httpx.Client, field: str) -> None:
+    api.post("/", json={"url": "http://127.0.0.1:9/", "id": "x", "data": {"a": 1}})
+    answer = api.get("/", params={"fields": field, "status": "all"})
+    check(answer)
+    assert answer.status_code == 200 and answer.json()
