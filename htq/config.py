@@ -18,9 +18,10 @@ DEFAULT_TTL = 7 * 24 * 3600
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# Always fullmatched: `$` would let a trailing newline through.
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _HOST_PORT = re.compile(
-    r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d+))?(?:/(?P<db>\d+))?$"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(?::(?P<port>[0-9]+))?(?:/(?P<db>[0-9]+))?"
 )
 
 
@@ -115,7 +116,7 @@ def redis_url(address: str) -> str:
         if scheme != "unix" and not parts.hostname:
             raise ConfigError(f"--redis: {address!r} names no host")
         return address
-    match = _HOST_PORT.match(address)
+    match = _HOST_PORT.fullmatch(address)
     if not match:
         raise ConfigError(
             f"--redis: expected host:port, host:port/db or a redis:// URL, not {address!r}"
@@ -151,7 +152,7 @@ def number(
 
 
 def prefix(raw: str) -> str:
-    if not _PREFIX.match(raw):
+    if not _PREFIX.fullmatch(raw):
         raise ConfigError(f"--prefix: use 1-64 letters, digits or _.:- characters, not {raw!r}")
     return raw
 

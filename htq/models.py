@@ -109,7 +109,9 @@ class RequestSpec:
         small: dict[str, Any] = {"timeout": timeout, "url": self.url, "method": self.method.lower()}
         if self.id is not None:
             small["id"] = self.id
-        return json.dumps(small), json.dumps(self.headers), json.dumps(self.data)
+        # Most descriptions have neither headers nor data: their JSON is known (enqueue's hot path).
+        headers = json.dumps(self.headers) if self.headers else "{}"
+        return json.dumps(small), headers, "null" if self.data is None else json.dumps(self.data)
 
     def to_resource(self, uuid: str, time_ms: int, status: Status | str) -> dict[str, Any]:
         """The request resource (see `request_resource`)."""

@@ -2,10 +2,13 @@
 
 Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot):
 
-    {p}:req:<uuid>     hash   request (JSON resource), status, seq, time, token, attempts,
-                              id, worker, response (JSON, once answered), summary (JSON:
-                              code, reason, elapsed or message; kept when the response is
-                              deleted, for listings)
+    {p}:req:<uuid>     hash   request (JSON: timeout, url, method, id), headers (JSON), data
+                              (JSON): apart, so a listing reads only what it shows; status,
+                              seq, time, token, attempts, id, worker, replaced_by (the uuid
+                              of the request with the same `id` that replaced it), response
+                              (JSON, once answered), summary (JSON: code, reason, elapsed or
+                              message; kept when the response is deleted, for listings).
+                              htq 0.2 kept the whole resource in `request`; it is still read
     {p}:queue          list   uuids ready to send; new ones LPUSHed, workers take from the right
     {p}:claiming       list   uuids a worker has taken out of the queue (BLMOVE, or LMOVE ahead of
                               need in a busy thread's round trip) and not yet claimed
@@ -22,8 +25,10 @@ Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot
 Channels: `{p}:done` carries the uuid of each request that finishes (waiters on /response/),
 `{p}:cancel` the uuid of each pending request canceled (the worker holding it interrupts).
 
-Every transition is one Lua script with every key it touches passed in KEYS. A claim issues a
-fencing token; results, renewals and hand-backs with a stale token are refused.
+Every transition is one Lua script with every key it touches passed in KEYS, but one: enqueue
+with an `id` finds the request that holds it and builds that key itself (same hash tag, same
+Cluster slot), so that replacing is one step however many POSTs race. A claim issues a fencing
+token; results, renewals and hand-backs with a stale token are refused.
 """
 
 from __future__ import annotations
