@@ -246,6 +246,11 @@ async def test_the_form_shows_the_api_message_beside_the_field(server: HtqProces
         app.screen.query_one("#headers").text = "no colon here"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
         assert "Line 1" in str(app.screen.query_one("#headers-error", Label).content)
+        # Refused by the server, which names the field: the message goes beside it.
+        app.screen.query_one("#headers").text = "Transfer-Encoding: chunked"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        error = app.screen.query_one("#headers-error", Label)
+        await until(pilot, lambda: "cannot be set" in str(error.content))
 
 
 async def test_copy_as_curl_and_delete_response(

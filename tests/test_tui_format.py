@@ -6,12 +6,14 @@ import shlex
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from htq.models import RequestSpec, Status
 from htq.tui import format as fmt
+from htq.tui.api import _error
 from htq.tui.curl import curl_command
-from htq.tui.screens.submit import _body, _field_of
+from htq.tui.screens.submit import _body
 
 
 def resource(**fields: object) -> dict[str, object]:
@@ -67,11 +69,11 @@ def test_the_form_sends_json_containers_as_json_and_the_rest_as_text() -> None:
     assert _body("{not json") == "{not json"
 
 
-def test_api_messages_point_at_their_field() -> None:
-    assert _field_of("`url` must be an http:// or https:// URL, not 'x'.") == "url"
-    assert _field_of("`timeout` must be more than 0") == "timeout"
-    assert _field_of("Header 'X' must have a string value, not a number.") == "headers"
-    assert _field_of("The body is not valid JSON") == "form"
+def test_an_api_error_carries_the_field_the_server_named() -> None:
+    invalid = {"error": "invalid", "message": "`timeout` must be...", "field": "timeout"}
+    assert _error(httpx.Response(422, json=invalid)).field == "timeout"
+    malformed = {"error": "malformed", "message": "The body is not valid JSON"}
+    assert _error(httpx.Response(400, json=malformed)).field is None
 
 
 def test_the_tui_never_imports_redis_or_the_store() -> None:

@@ -26,11 +26,14 @@ LIST_FIELDS = "uuid,method,url,status,time,id,result"
 class ApiError(Exception):
     """An answer that is not what we asked for; `message` is for a person."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str = "", field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.field = field  # the request field a 422 is about
 
     @property
     def not_found(self) -> bool:
@@ -152,7 +155,13 @@ def _error(answer: httpx.Response) -> ApiError:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return ApiError(body["message"], status=answer.status_code, code=str(body.get("error", "")))
+        field = body.get("field")
+        return ApiError(
+            body["message"],
+            status=answer.status_code,
+            code=str(body.get("error", "")),
+            field=field if isinstance(field, str) else None,
+        )
     reason = answer.reason_phrase or "error"
     message = f"The server answered {answer.status_code} {reason}."
     return ApiError(message, status=answer.status_code)

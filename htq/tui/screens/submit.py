@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on, work
@@ -22,8 +21,8 @@ if TYPE_CHECKING:
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 AUTO = "auto"
-#: Which field an API message is about, from the first field name it quotes.
-_FIELD = re.compile(r"`(url|method|headers|data|timeout|id)`|^(Header)\b")
+#: The fields of the form, by the name the API gives them in a 422's `field`.
+_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id"})
 
 
 class SubmitScreen(ModalScreen[tuple[str, str] | None]):
@@ -143,7 +142,7 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
             self._show_error("form", f"The server cannot be reached ({exc.message}). Try again.")
             return
         except ApiError as exc:
-            self._show_error(_field_of(exc.message), exc.message)
+            self._show_error(exc.field if exc.field in _FIELDS else "form", exc.message)
             return
         finally:
             button.disabled = False
@@ -183,12 +182,3 @@ def _body(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def _field_of(message: str) -> str:
-    match = _FIELD.search(message)
-    if match is None:
-        return "form"
-    if match.group(2):
-        return "headers"
-    return str(match.group(1))
