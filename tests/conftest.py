@@ -9,12 +9,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import hypothesis  # noqa: F401  # see below
 import pytest
 
 from htq.config import ServerConfig, StoreConfig
 from htq.server import bind, run_server
 from htq.store import Store
 from tests.redis_process import ValkeyProcess, external_redis_url
+
+# hypothesis is imported above, at collection, on purpose: a run without tests/test_fuzz.py
+# would otherwise import it first from its pytest plugin's terminal summary, where CPython
+# 3.11.7's ast (pytest rewrites hypothesis's asserts) fails with "AST constructor recursion
+# depth mismatch" after the worker tests, and the run ends in an INTERNALERROR.
 
 
 @pytest.fixture(scope="session")
