@@ -39,7 +39,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
+import secrets
 import socket
 import ssl
 import threading
@@ -51,10 +53,12 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio as aredis
+from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.retry import Retry
 
 from htq._sockets import bound
-from htq.config import StoreConfig
+from htq.config import StoreConfig, describe_redis
 from htq.models import TERMINAL, RequestSpec, Status, now_ms, request_resource, response_resource
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,18 @@ else:
     # checking it first, and the call fails: a 503 although Redis answers again. Off, the pool
     # opens a fresh connection instead; nothing was sent on the dead one, so nothing is doubled.
     _CLIENT_OPTIONS["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+
+
+def unreachable(url: str) -> str | None:
+    """Ping Redis once (at a command's start): None if it answers, else one line saying why."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+        return None
+    except (redis.RedisError, OSError) as exc:
+        return f"cannot reach Redis at {describe_redis(url)} ({exc})"
+    finally:
+        client.close()
 
 
 def keepalive(redis_url: str) -> dict[str, Any]:
@@ -957,6 +973,23 @@ class Store(_Model):
         keys = [self.keys.expiry, self.keys.all, *(self.keys.index(s) for s in _INDEXED)]
         return int(self._run(PURGE, keys, [now or now_ms(), limit]))
 
+    def unblock_waiting(self) -> int:
+        """Wake this store's connections blocked waiting for work (CLIENT UNBLOCK), so that a
+        stopping worker is quick; how many were woken.
+
+        Best effort: where CLIENT is not allowed, a waiting thread notices the stop when its
+        wait times out. Needs the client name `worker_store` gives.
+        """
+        name = self.redis.connection_pool.connection_kwargs.get("client_name")
+        if not name:
+            return 0
+        woken = 0
+        with contextlib.suppress(redis.RedisError, *REDIS_DOWN):
+            for client in self.redis.client_list():
+                if client.get("name") == name and "b" in client.get("flags", ""):
+                    woken += int(self.redis.client_unblock(int(client["id"])))
+        return woken
+
     def try_lead_reaper(self, worker: str, period: float) -> bool:
         """Elect one reaper per period across all workers (a short lock, never renewed)."""
         return bool(self.redis.set(self.keys.reaper, worker, nx=True, px=int(period * 1000)))
@@ -1226,6 +1259,25 @@ class DoneWaiters:
             log.error("The listener for finished requests had failed: %r", error)
 
 
+def worker_store(config: StoreConfig) -> Store:
+    """A store whose client fails fast (one quick retry for a stale pooled connection).
+
+    The worker's own loops do the backing off, so a thread never sits in a client's long retry
+    schedule while it could be noticing a cancel or a shutdown. Its connections carry a name
+    of their own, so a stopping worker can find and wake its threads waiting for work.
+    """
+    client = redis.Redis.from_url(
+        config.redis_url,
+        client_name=f"htq-worker:{os.getpid()}:{secrets.token_hex(4)}",
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=10,
+        retry=Retry(NoBackoff(), 1),
+        **keepalive(config.redis_url),
+    )
+    return Store(config, client=client)
+
+
 def summarize(response: dict[str, Any]) -> dict[str, Any]:
     """The few fields of a response a listing shows: code and reason, or the message."""
     if response["status"] == Status.SUCCESS:
@@ -1266,4 +1318,6 @@ __all__ = [
     "Turn",
     "keepalive",
     "parse_cursor",
+    "unreachable",
+    "worker_store",
 ]

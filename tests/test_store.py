@@ -10,8 +10,7 @@ import pytest
 
 from htq.config import StoreConfig
 from htq.models import Status, new_uuid, now_ms, response_resource, validate_request
-from htq.store import CLAIM, COMPLETE, PAGE, Claim, Link, Store
-from htq.worker._health import worker_store
+from htq.store import CLAIM, COMPLETE, PAGE, Claim, Link, Store, worker_store
 from tests.redis_process import ValkeyProcess
 from tests.workers import enqueue
 

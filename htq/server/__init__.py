@@ -8,14 +8,13 @@ import signal
 import socket
 import sys
 
-import redis
 import tornado.httpserver
 import tornado.netutil
 
-from htq.config import ServerConfig, describe_redis
+from htq.config import ServerConfig
 from htq.server.app import make_app, read_limit, start_purging
 from htq.server.prefork import prefork
-from htq.store import AsyncStore
+from htq.store import AsyncStore, unreachable
 
 __all__ = ["bind", "check_redis", "listen", "run_server", "serve"]
 
@@ -72,17 +71,10 @@ def listen(config: ServerConfig) -> list[socket.socket] | None:
 
 def check_redis(url: str, command: str) -> bool:
     """Ping Redis once at start; on failure print one line naming the address."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        client.ping()
-        return True
-    except (redis.RedisError, OSError) as exc:
-        print(
-            f"htq {command}: cannot reach Redis at {describe_redis(url)} ({exc})", file=sys.stderr
-        )
-        return False
-    finally:
-        client.close()
+    problem = unreachable(url)
+    if problem is not None:
+        print(f"htq {command}: {problem}", file=sys.stderr)
+    return problem is None
 
 
 def bind(config: ServerConfig) -> list[socket.socket]:

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import threading
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
-from htq.config import StoreConfig
-from htq.store import REDIS_DOWN, Store, keepalive
+from htq.store import REDIS_DOWN
 
 log = logging.getLogger("htq.worker")
 
@@ -83,22 +76,3 @@ class RedisHealth:
                 return
             self._down = False
         log.warning("Redis is back")
-
-
-def worker_store(config: StoreConfig) -> Store:
-    """A store whose client fails fast (one quick retry for a stale pooled connection).
-
-    The worker's own loops do the backing off, so a thread never sits in a client's long retry
-    schedule while it could be noticing a cancel or a shutdown. Its connections carry a name
-    of their own, so a stopping worker can find and wake its threads waiting for work.
-    """
-    client = redis.Redis.from_url(
-        config.redis_url,
-        client_name=f"htq-worker:{os.getpid()}:{secrets.token_hex(4)}",
-        socket_timeout=5,
-        socket_connect_timeout=3,
-        health_check_interval=10,
-        retry=Retry(NoBackoff(), 1),
-        **keepalive(config.redis_url),
-    )
-    return Store(config, client=client)

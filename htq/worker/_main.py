@@ -7,10 +7,8 @@ import sys
 import threading
 from types import FrameType
 
-import redis
-
-from htq.config import WorkerConfig, describe_redis
-from htq.worker._health import worker_store
+from htq.config import WorkerConfig
+from htq.store import unreachable, worker_store
 from htq.worker._worker import Worker
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -18,14 +16,11 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 def work(config: WorkerConfig) -> int:
     """Run a worker until a signal; 0 after a clean stop, 1 if Redis cannot be reached at start."""
-    store = worker_store(config.store)
-    try:
-        store.redis.ping()
-    except (redis.RedisError, OSError) as exc:
-        address = describe_redis(config.store.redis_url)
-        print(f"htq worker: cannot reach Redis at {address} ({exc})", file=sys.stderr)
-        store.close()
+    problem = unreachable(config.store.redis_url)
+    if problem is not None:
+        print(f"htq worker: {problem}", file=sys.stderr)
         return 1
+    store = worker_store(config.store)
     worker = Worker(config, store)
     stop = threading.Event()
 

@@ -12,12 +12,10 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-import redis
-
 from htq.config import WorkerConfig, describe_redis
 from htq.models import Status
-from htq.store import REDIS_DOWN, Claim, Store
-from htq.worker._health import RedisHealth, worker_store
+from htq.store import Claim, Store, worker_store
+from htq.worker._health import RedisHealth
 from htq.worker._line import Interrupt
 from htq.worker._sender import Ready, Sender, Shared
 
@@ -128,18 +126,8 @@ class Worker:
                 self._wake_waiting()
 
     def _wake_waiting(self) -> None:
-        """Unblock this worker's threads waiting for work (CLIENT UNBLOCK), so stopping is quick.
-
-        Best effort: without it (or where CLIENT is not allowed) a waiting thread notices the
-        stop when its wait times out.
-        """
-        name = self.store.redis.connection_pool.connection_kwargs.get("client_name")
-        if not name:
-            return
-        with contextlib.suppress(redis.RedisError, *REDIS_DOWN):
-            for client in self.store.redis.client_list():
-                if client.get("name") == name and "b" in client.get("flags", ""):
-                    self.store.redis.client_unblock(int(client["id"]))
+        """Unblock this worker's threads waiting for work, so stopping is quick."""
+        self.store.unblock_waiting()
 
     def _on_cancel(self, uuid: str) -> None:
         """A pending request was canceled: interrupt it, if one of our threads holds it."""
