@@ -579,10 +579,10 @@ class AsyncLink:
         await self._drop(redis.ConnectionError("The store is closing."))
 
     def _closed_by_redis(self) -> bool:
-        """True if the connection is known to be closed: the event loop read its end, even
-        though no batch was waiting for a reply."""
-        reader = self._connection._reader
-        return self._writer is None or self._writer.is_closing() or reader.at_eof()
+        """True if the open connection is known to be closed: the event loop read its end,
+        even though no batch was waiting for a reply."""
+        assert self._writer is not None
+        return self._writer.is_closing() or self._connection._reader.at_eof()
 
     async def _open(self) -> asyncio.StreamWriter:
         async with self._opening:  # the first caller opens; the others wait for it
@@ -677,19 +677,24 @@ class _Model:
         return self.keys.request(uuid), list(_RESOURCE_PARTS)
 
     @staticmethod
-    def _resource(uuid: str, row: Sequence[Any]) -> dict[str, Any] | None:
-        parts = dict(zip(_RESOURCE_PARTS, row, strict=True))
-        if parts["status"] is None or parts["request"] is None:
+    def _render(uuid: str, parts: dict[str, Any]) -> dict[str, Any] | None:
+        """The request resource from the hash fields read (a listing reads fewer); None if the
+        request is gone (never queued, or expired since it was listed)."""
+        if parts.get("status") is None:
             return None
-        return request_resource(
+        time_ms = parts.get("time")
+        resource = request_resource(
             uuid,
             _text(parts["status"]),
-            int(parts["time"]) if parts["time"] is not None else None,
-            parts["request"],
-            parts["headers"],
-            parts["data"],
-            _text(parts["replaced_by"]) or None,
+            int(time_ms) if time_ms is not None else None,
+            parts.get("request"),
+            parts.get("headers"),
+            parts.get("data"),
+            _text(parts.get("replaced_by")) or None,
         )
+        if parts.get("summary"):
+            resource["result"] = json.loads(parts["summary"])
+        return resource
 
     def _stats_commands(self, pipe: Any) -> None:
         for status in _INDEXED:
@@ -727,24 +732,11 @@ class _Model:
         """Render the rows read (maybe fewer than the entries: the page ended early)."""
         width = len(parts)
         read = len(values) // width
-        items = []
-        for (uuid, _), start in zip(entries, range(0, read * width, width), strict=False):
-            row = dict(zip(parts, values[start : start + width], strict=True))
-            if row["status"] is None:
-                continue  # expired since it was listed
-            time_ms = row.get("time")
-            items.append(
-                request_resource(
-                    _text(uuid),
-                    _text(row["status"]),
-                    int(time_ms) if time_ms is not None else None,
-                    row.get("request"),
-                    row.get("headers"),
-                    row.get("data"),
-                    _text(row.get("replaced_by")) or None,
-                )
-                | ({"result": json.loads(row["summary"])} if row.get("summary") else {})
-            )
+        rows = (
+            self._render(_text(uuid), dict(zip(parts, values[start : start + width], strict=True)))
+            for (uuid, _), start in zip(entries, range(0, read * width, width), strict=False)
+        )
+        items = [item for item in rows if item is not None]
         more = read < min(len(entries), limit) or len(entries) > limit
         cursor = str(int(entries[read - 1][1])) if more and read else None
         return Page(items, cursor)
@@ -804,7 +796,7 @@ class Store(_Model):
 
     def get(self, uuid: str) -> dict[str, Any] | None:
         key, parts = self._get_command(uuid)
-        return self._resource(uuid, self.redis.hmget(key, parts))
+        return self._render(uuid, dict(zip(parts, self.redis.hmget(key, parts), strict=True)))
 
     def status(self, uuid: str) -> Status | None:
         status = self.redis.hget(self.keys.request(uuid), "status")
@@ -1110,7 +1102,8 @@ class AsyncStore(_Model):
 
     async def get(self, uuid: str) -> dict[str, Any] | None:
         key, parts = self._get_command(uuid)
-        return self._resource(uuid, await self.redis.hmget(key, parts))
+        row = await self.redis.hmget(key, parts)
+        return self._render(uuid, dict(zip(parts, row, strict=True)))
 
     async def status(self, uuid: str) -> Status | None:
         status = await self.redis.hget(self.keys.request(uuid), "status")
