@@ -1,8 +1,7 @@
 """Queue many requests fast, writing exactly what the server's enqueue writes.
 
-Each request goes through the real `Store.enqueue` (validated and shaped as the server does,
-by tests/workers.py's `enqueue`), but the store's client is a stand-in whose script call joins
-a pipeline: the same ENQUEUE script with the same keys and arguments, thousands per round trip.
+Each request is the store's own enqueue operation (validated and shaped as the server does):
+its commands join a pipeline, thousands per round trip, instead of one round trip each.
 """
 
 from __future__ import annotations
@@ -11,37 +10,28 @@ import time
 from typing import Any
 
 from htq.config import StoreConfig
+from htq.models import new_uuid, now_ms, validate_request
 from htq.store import ENQUEUE, Store
 from tests.workers import enqueue
 
 BATCH = 2000
 
 
-class _Pipelined:
-    """Stands in for the Redis client under `Store.enqueue`: EVALSHA joins a pipeline.
-
-    Only what an enqueue without an `id` calls is here; anything else fails loudly.
-    """
-
-    def __init__(self, pipe: Any) -> None:
-        self._pipe = pipe
-
-    def evalsha(self, *args: Any) -> bytes:
-        self._pipe.evalsha(*args)
-        return b""  # the script's answer when it replaced nothing
-
-
 def fill(config: StoreConfig, count: int, **fields: Any) -> tuple[list[str], float]:
     """Queue `count` requests described by `fields`; their uuids and the seconds it took."""
     store = Store(config)
     try:
+        spec = validate_request(fields)
         store.redis.script_load(ENQUEUE.source)
         pipe = store.redis.pipeline(transaction=False)
-        batched = Store(config, client=_Pipelined(pipe))  # type: ignore[arg-type]
         uuids: list[str] = []
         started = time.perf_counter()
         for first in range(0, count, BATCH):
-            uuids += [enqueue(batched, **fields) for _ in range(min(BATCH, count - first))]
+            for _ in range(min(BATCH, count - first)):
+                uuid = new_uuid()
+                for command in store.ops.enqueue(uuid, spec, now_ms()).commands:
+                    pipe.execute_command(*command)
+                uuids.append(uuid)
             replies = pipe.execute()
             if any(reply != b"" for reply in replies):
                 raise RuntimeError(f"enqueue script answered {set(replies)}")

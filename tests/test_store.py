@@ -4,22 +4,17 @@ replacing by `id`, reading what htq 0.2 stored, and a listing page."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from htq.config import StoreConfig
 from htq.models import Status, new_uuid, now_ms, response_resource, validate_request
-from htq.store import CLAIM, COMPLETE, PAGE, Claim, Link, Store, worker_store
+from htq.store import CLAIM, COMPLETE, PAGE, Claim, Operation, Store, worker_store
 from tests.redis_process import ValkeyProcess
 from tests.workers import enqueue
 
 
-@pytest.fixture
-def link(store: Store) -> Iterator[Link]:
-    link = store.link()
-    yield link
-    link.close()
+def run_page(store: Store, keys: list[str], args: list[object]) -> list[object]:
+    """The PAGE script's raw reply."""
+    return store.run(Operation((PAGE.command(keys, args),), lambda replies: replies[0]))
 
 
 def answer(uuid: str) -> dict[str, object]:
@@ -30,10 +25,9 @@ def answer(uuid: str) -> dict[str, object]:
 
 
 def turn(
-    store: Store, link: Link, result: Claim | None, claim: str | None, *, take: bool = True
+    store: Store, result: Claim | None, claim: str | None, *, take: bool = True
 ) -> tuple[bool | None, Claim | None, str | None]:
     done = store.turn(
-        link,
         result=(result, answer(result.uuid)) if result else None,
         claim=claim,
         worker="w",
@@ -43,16 +37,16 @@ def turn(
     return done.stored, done.claim, done.taken
 
 
-def test_a_turn_stores_claims_and_takes_the_next(store: Store, link: Link) -> None:
+def test_a_turn_stores_claims_and_takes_the_next(store: Store) -> None:
     first, second, third = (enqueue(store, url=f"http://127.0.0.1:1/{n}") for n in range(3))
     assert store.wait_for_work(1) == first
-    stored, held, taken = turn(store, link, None, first)
+    stored, held, taken = turn(store, None, first)
     assert (stored, taken) == (None, second)
     assert held is not None and held.spec.url == "http://127.0.0.1:1/0"
-    stored, held_next, taken = turn(store, link, held, second)
+    stored, held_next, taken = turn(store, held, second)
     assert (stored, taken) == (True, third)
     assert held_next is not None and held_next.uuid == second
-    response = store.response(first)
+    response = store.response(first).resource
     assert store.status(first) is Status.SUCCESS and response and response["data"] == "ok"
     assert store.status(second) is Status.PENDING
     # Taken ahead of need: out of the queue, not claimed yet, and no longer queued twice.
@@ -61,32 +55,30 @@ def test_a_turn_stores_claims_and_takes_the_next(store: Store, link: Link) -> No
     assert store.redis.llen(store.keys.queue) == 0
 
 
-def test_a_turn_reports_a_refused_result_and_an_unclaimable_uuid(store: Store, link: Link) -> None:
+def test_a_turn_reports_a_refused_result_and_an_unclaimable_uuid(store: Store) -> None:
     sent, canceled = enqueue(store, url="http://127.0.0.1:1/a"), enqueue(store, url="http://x/")
     store.wait_for_work(1)
-    _, held, taken = turn(store, link, None, sent)
+    _, held, taken = turn(store, None, sent)
     assert held is not None and taken == canceled
     store.cancel(sent)
     store.cancel(canceled)
-    stored, claimed, taken = turn(store, link, held, canceled)
+    stored, claimed, taken = turn(store, held, canceled)
     assert (stored, claimed, taken) == (False, None, None)
-    assert store.status(sent) is Status.CANCELED and store.response(sent) is None
+    assert store.status(sent) is Status.CANCELED and store.response(sent).resource is None
     assert store.redis.llen(store.keys.claiming) == 0
 
 
 def test_a_turn_reloads_scripts_a_restarted_redis_forgot() -> None:
     valkey = ValkeyProcess().start()  # of its own: a new server has no script cached
     store = worker_store(StoreConfig(redis_url=valkey.url, prefix="fresh"))
-    link = store.link()
     try:
         uuid = enqueue(store, url="http://127.0.0.1:1/")
         assert store.redis.script_exists(CLAIM.sha, COMPLETE.sha) == [False, False]
-        _, held, _ = turn(store, link, None, store.wait_for_work(1))
+        _, held, _ = turn(store, None, store.wait_for_work(1))
         assert held is not None and held.uuid == uuid
-        assert turn(store, link, held, None, take=False) == (True, None, None)
+        assert turn(store, held, None, take=False) == (True, None, None)
         assert store.status(uuid) is Status.SUCCESS
     finally:
-        link.close()
         store.close()
         valkey.close()
 
@@ -169,11 +161,11 @@ def test_a_request_stored_by_htq_0_2_is_read_and_sent(store: Store) -> None:
 def test_a_page_reads_only_the_fields_asked_for_and_stops_at_its_budget(store: Store) -> None:
     uuids = [enqueue(store, url="http://127.0.0.1:1/", data="x" * 1000) for _ in range(4)]
     keys = [store.keys.request(uuid) for uuid in uuids]
-    light = store._run(PAGE, keys, [100, "status", "time"])
+    light = run_page(store, keys, [100, "status", "time"])
     assert len(light) == 8 and light[0] == b"queued", "small rows: all four fit"
-    heavy = store._run(PAGE, keys, [2500, "status", "data"])
+    heavy = run_page(store, keys, [2500, "status", "data"])
     assert len(heavy) == 4 and json.loads(heavy[1]) == "x" * 1000, "two rows of ~1 KB fit 2.5 KB"
-    assert len(store._run(PAGE, keys, [10, "status", "data"])) == 2, "the first row always"
+    assert len(run_page(store, keys, [10, "status", "data"])) == 2, "the first row always"
     store.cancel(uuids[0])
     store.redis.delete(keys[0])  # expired since it was listed
-    assert store._run(PAGE, keys[:1], [10, "status"]) == [None]
+    assert run_page(store, keys[:1], [10, "status"]) == [None]

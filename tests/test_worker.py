@@ -58,7 +58,7 @@ def done(store: Store, uuid: str, timeout: float = 10.0) -> Status | None:
 def answer_of(store: Store, uuid: str) -> dict[str, Any]:
     """The stored response of a request that must end in `success`."""
     assert done(store, uuid) is Status.SUCCESS
-    response = store.response(uuid)
+    response = store.response(uuid).resource
     assert response is not None
     return response
 
@@ -87,7 +87,7 @@ def test_any_http_status_is_a_success(store: Store, target: Target, worker: Work
 def test_connection_refused_is_an_error(store: Store, worker: Worker) -> None:
     uuid = enqueue(store, url=f"http://127.0.0.1:{free_port()}/")
     assert done(store, uuid) is Status.ERROR
-    response = store.response(uuid)
+    response = store.response(uuid).resource
     assert response is not None
     assert response["status"] == "error" and response["uuid"] == uuid
     assert "refused" in response["message"].lower()
@@ -96,7 +96,7 @@ def test_connection_refused_is_an_error(store: Store, worker: Worker) -> None:
 def test_timeout_ends_the_request(store: Store, target: Target, worker: Worker) -> None:
     uuid = enqueue(store, url=f"{target.url}/delay/10", timeout=0.5)
     assert done(store, uuid) is Status.TIMEOUT
-    response = store.response(uuid)
+    response = store.response(uuid).resource
     assert response is not None
     assert "0.5 seconds" in response["message"]
     assert target.wait_for_disconnect(5, "/delay/10") is not None
@@ -106,7 +106,7 @@ def test_timeout_covers_the_whole_exchange(store: Store, target: Target, worker:
     # Each byte arrives well within the timeout, the whole body does not.
     uuid = enqueue(store, url=f"{target.url}/drip/30?interval=0.1", timeout=1)
     assert done(store, uuid) is Status.TIMEOUT
-    response = store.response(uuid)
+    response = store.response(uuid).resource
     assert response is not None and response["elapsed"] < 2900
 
 
@@ -125,14 +125,14 @@ def test_body_above_the_cap_is_cut(store: Store, target: Target, config: WorkerC
         binary = enqueue(store, url=f"{target.url}/bytes/5000")
         for uuid in (cut, whole, binary):
             assert done(store, uuid) is Status.SUCCESS
-    response = store.response(cut)
+    response = store.response(cut).resource
     assert response is not None
     assert response["data"] == text_bytes(1000).decode() and response["truncated"] is True
     assert "encoding" not in response
-    response = store.response(whole)
+    response = store.response(whole).resource
     assert response is not None
     assert response["data"] == text_bytes(1000).decode() and "truncated" not in response
-    response = store.response(binary)
+    response = store.response(binary).resource
     assert response is not None and response["truncated"] is True
     assert base64.b64decode(response["data"]) == random_bytes(5000)[:1000]
 
@@ -162,7 +162,7 @@ def test_method_headers_and_data_are_sent_as_stored(
     assert first.headers["Content-Type"] == "application/json"
     assert (second.method, second.body) == ("PUT", "héllo".encode())
     assert second.headers["Content-Type"] == "text/plain"
-    response = store.response(put)
+    response = store.response(put).resource
     assert response is not None and json.loads(response["data"])["path"] == "/echo?q=1"
 
 
@@ -242,11 +242,11 @@ def test_cancel_interrupts_at_once_and_deletes_at_the_target(
     assert left_at is not None and left_at - canceled_at < 1.0
     delete = target.wait_for_delete("/delay/30", 5)
     assert delete is not None and delete.headers["X-Token"] == "abc"
-    assert store.status(uuid) is Status.CANCELED and store.response(uuid) is None
+    assert store.status(uuid) is Status.CANCELED and store.response(uuid).resource is None
     # The same (only) thread takes the next request.
     after = enqueue(store, url=f"{target.url}/ip")
     assert done(store, after) is Status.SUCCESS
-    assert store.status(uuid) is Status.CANCELED and store.response(uuid) is None
+    assert store.status(uuid) is Status.CANCELED and store.response(uuid).resource is None
 
 
 def test_cancel_interrupts_a_connect_that_hangs(
@@ -269,7 +269,7 @@ def test_cancel_interrupts_a_connect_that_hangs(
         store.cancel(uuid)
         record = _wait_for_record(caplog, f"[{uuid}] canceled", timeout=5)
         assert record is not None and record.created - canceled_at < 1.0
-    assert store.status(uuid) is Status.CANCELED and store.response(uuid) is None
+    assert store.status(uuid) is Status.CANCELED and store.response(uuid).resource is None
 
 
 def _wait_for_record(
@@ -305,7 +305,7 @@ def test_cancel_racing_completion_settles_one_way(
     last = enqueue(store, url=f"{target.url}/ip")  # the thread is free: late results were tried
     assert done(store, last) is Status.SUCCESS
     for uuid in uuids:
-        assert store.status(uuid) is Status.CANCELED and store.response(uuid) is None
+        assert store.status(uuid) is Status.CANCELED and store.response(uuid).resource is None
     deleted = {r.path for r in target.deletes}
     assert deleted == {path for path, before in canceled.items() if before is Status.PENDING}
 
@@ -320,7 +320,7 @@ def test_a_missed_cancel_message_is_caught_by_the_heartbeat(
         store.redis.hset(store.keys.request(uuid), "status", "canceled")
         assert target.wait_for_disconnect(5, "/delay/30") is not None
         assert target.wait_for_delete("/delay/30", 5) is not None
-    assert store.response(uuid) is None
+    assert store.response(uuid).resource is None
 
 
 def test_a_claim_taken_back_is_dropped_without_a_delete(
@@ -333,7 +333,7 @@ def test_a_claim_taken_back_is_dropped_without_a_delete(
         store.redis.hincrby(store.keys.request(uuid), "token", 1)
         assert target.wait_for_disconnect(5, "/delay/30") is not None
     assert target.deletes == []
-    assert store.status(uuid) is Status.PENDING and store.response(uuid) is None
+    assert store.status(uuid) is Status.PENDING and store.response(uuid).resource is None
 
 
 # -- leases and shutdown -------------------------------------------------------------------------
@@ -467,7 +467,7 @@ def test_https_with_an_untrusted_certificate_is_an_error(
 ) -> None:
     uuid = enqueue(store, url=f"{https_target.url}/ip")
     assert done(store, uuid) is Status.ERROR
-    response = store.response(uuid)
+    response = store.response(uuid).resource
     assert response is not None and "CERTIFICATE_VERIFY_FAILED" in response["message"]
     assert https_target.requests == []
 
@@ -601,10 +601,10 @@ def test_text_that_json_would_escape_sixfold_is_stored_as_base64(
             assert done(store, uuid) is Status.SUCCESS
     stored = store.redis.hstrlen(store.keys.request(zeros), "response")
     assert stored < 2 * 100_000 + 1000, "the stored size is held near the cap"
-    response = store.response(zeros)
+    response = store.response(zeros).resource
     assert response is not None and response["encoding"] == "base64"
     assert base64.b64decode(response["data"]) == bytes(100_000) and response["truncated"]
-    response = store.response(text)
+    response = store.response(text).resource
     assert response is not None and "encoding" not in response, "plain text stays text"
 
 

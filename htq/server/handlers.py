@@ -290,8 +290,8 @@ class ResponseHandler(BaseHandler):
     async def get(self, uuid: str) -> None:
         self.known_uuid(uuid)
         wait = self.query_number("wait", None, 0, MAX_WAIT)
-        status, raw = await self.store.response(uuid)
-        if status is not None and status not in TERMINAL:
+        answer = await self.store.response(uuid)
+        if answer.status is not None and answer.status not in TERMINAL:
             self._waiting = asyncio.ensure_future(self.store.waiters.wait(uuid, wait))
             try:
                 done = await self._waiting
@@ -300,13 +300,13 @@ class ResponseHandler(BaseHandler):
             if not done:
                 self.write_json({"status": str(await self.store.status(uuid))}, 202)
                 return
-            status, raw = await self.store.response(uuid)
-        if raw is None:
-            raise NotFound(_no_response(uuid, status))
+            answer = await self.store.response(uuid)
+        if answer.raw is None:
+            raise NotFound(_no_response(uuid, answer.status))
         self.set_links(
             {"request": self.request_url(uuid), "self": self.request_url(uuid, "response")}
         )
-        self.write_raw_json(raw)
+        self.write_raw_json(answer.raw)
 
     def on_connection_close(self) -> None:
         if self._waiting is not None:

@@ -12,7 +12,7 @@ import httpx
 
 from htq.config import WorkerConfig
 from htq.models import RequestSpec, Status
-from htq.store import Claim, Link, Store
+from htq.store import Claim, Store
 from htq.worker._health import GaveUp, RedisHealth
 from htq.worker._line import Interrupt, Line
 from htq.worker._send import new_client, send, send_delete
@@ -120,12 +120,11 @@ class Sender:
 
     def _run(self) -> None:
         shared = self._shared
-        link = shared.store.link()
         try:
             with new_client(self.line, trust_env=shared.config.trust_env) as client:
                 while True:
                     try:
-                        if not self._turn(client, link):
+                        if not self._turn(client):
                             break
                     except GaveUp:
                         break
@@ -135,9 +134,9 @@ class Sender:
                         self.line.release()
                         shared.stopping.wait(1.0)
         finally:
-            link.close()
+            shared.store.close_thread_wire()
 
-    def _turn(self, client: httpx.Client, link: Link) -> bool:
+    def _turn(self, client: httpx.Client) -> bool:
         """Store the last result, claim the next request and send it; False when done."""
         shared = self._shared
         sent, self._sent = self._sent, None
@@ -157,7 +156,6 @@ class Sender:
             turn = shared.health.call(
                 shared.aborting,
                 shared.store.turn,
-                link,
                 result=(sent.claim, sent.response) if sent else None,
                 claim=uuid,
                 worker=shared.worker_id,

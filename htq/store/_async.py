@@ -1,0 +1,132 @@
+"""The non-blocking runner of the store's operations, for the Tornado server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypeVar
+
+import redis.asyncio as aredis
+
+from htq.config import StoreConfig
+from htq.models import RequestSpec, Status, now_ms
+from htq.store._ops import Answer, Enqueued, Operation, Operations, Page
+from htq.store._scripts import missing
+from htq.store._waiters import DoneWaiters
+from htq.store._wire import AsyncWire, async_client
+
+T = TypeVar("T")
+_Batch = list[tuple[Operation[Any], "asyncio.Future[Any]"]]
+
+
+class AsyncStore:
+    """Runs operations without blocking: the operations of one event-loop turn share one
+    pipelined round trip (under load many handlers enqueue at once, and one pipeline of N
+    costs far less than N awaited calls; docs/benchmarks.md has the figures)."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        *,
+        redis_client: aredis.Redis | None = None,
+        max_connections: int = 32,
+    ) -> None:
+        self.ops = Operations(config)
+        self.config = config
+        self.keys = self.ops.keys
+        # For pub/sub (the waiters); operations go on the wire.
+        self.redis: Any = redis_client or async_client(config, max_connections=max_connections)
+        self.waiters = DoneWaiters(self)
+        self._wire = AsyncWire(self.redis.connection_pool)
+        self._batch: _Batch = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        await self.waiters.close()
+        await self._wire.close()
+        await self.redis.aclose()
+
+    def run(self, operation: Operation[T]) -> asyncio.Future[T]:
+        """The operation's result, once the batch of this event-loop turn has its replies.
+
+        A future, not a coroutine: one frame fewer for each call to go through and back.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._batch:
+            loop.call_soon(self._flush)
+        self._batch.append((operation, future))
+        return future
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: _Batch) -> None:
+        commands = [command for operation, _ in batch for command in operation.commands]
+        replies: list[Any]
+        try:
+            replies = await self._wire.execute(commands)
+            indexes, again = missing(commands, replies)
+            if indexes:
+                for n, reply in zip(indexes, await self._wire.execute(again), strict=True):
+                    replies[n] = reply
+        except Exception as exc:  # Redis away: every caller gets the error
+            replies = [exc] * len(commands)
+        start = 0
+        for operation, future in batch:
+            mine = replies[start : start + len(operation.commands)]
+            start += len(operation.commands)
+            if future.done():
+                continue
+            error = next((reply for reply in mine if isinstance(reply, Exception)), None)
+            try:
+                if error is not None:
+                    raise error
+                future.set_result(operation.parse(mine))
+            except Exception as exc:
+                future.set_exception(exc)
+
+    async def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Enqueued:
+        """Store a request and its queue entry atomically; with an `id`, cancel the earlier one
+        (one script: a storm of POSTs with one `id` never retries)."""
+        return await self.run(self.ops.enqueue(uuid, spec, time_ms))
+
+    async def get(self, uuid: str) -> dict[str, Any] | None:
+        return await self.run(self.ops.get(uuid))
+
+    async def status(self, uuid: str) -> Status | None:
+        return await self.run(self.ops.status(uuid))
+
+    async def statuses(self, uuids: list[str]) -> list[Status | None]:
+        return await self.run(self.ops.statuses(uuids))
+
+    async def response(self, uuid: str) -> Answer:
+        return await self.run(self.ops.response(uuid))
+
+    async def cancel(self, uuid: str) -> Status | None:
+        return await self.run(self.ops.cancel(uuid))
+
+    async def delete_response(self, uuid: str) -> bool:
+        return await self.run(self.ops.delete_response(uuid))
+
+    async def list(
+        self,
+        status: Status | None,
+        limit: int,
+        cursor: str | None,
+        fields: frozenset[str] | None = None,
+    ) -> Page:
+        """Newest first; O(log n + limit) whatever the size of the queue. Reads only what
+        `fields` shows (None: all), and ends a page early rather than go over PAGE_BYTES."""
+        entries = await self.run(self.ops.page_entries(status, limit, cursor))
+        if not entries:
+            return Page([], None)
+        return await self.run(self.ops.page(entries, limit, fields))
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.run(self.ops.stats())
+
+    async def purge(self) -> int:
+        return await self.run(self.ops.purge(now_ms(), 1000))

@@ -1,0 +1,213 @@
+"""The blocking runner of the store's operations, for the worker's threads and for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import redis
+
+from htq.config import StoreConfig
+from htq.models import RequestSpec, Status, now_ms
+from htq.store._keys import text
+from htq.store._ops import (
+    Answer,
+    Claim,
+    Enqueued,
+    Operation,
+    Operations,
+    Turn,
+    together,
+)
+from htq.store._scripts import missing
+from htq.store._wire import REDIS_DOWN, Wire, client, worker_client
+
+T = TypeVar("T")
+
+
+class Store:
+    """Runs operations, blocking. Thread-safe: each thread has a wire of its own to Redis, on
+    which an operation's commands go in one round trip; `redis` is for blocking and pub/sub."""
+
+    def __init__(self, config: StoreConfig, *, redis_client: redis.Redis | None = None) -> None:
+        self.ops = Operations(config)
+        self.config = config
+        self.keys = self.ops.keys
+        # redis-py's annotations are loose (sync and async share them): Any here.
+        self.redis: Any = redis_client or client(config)
+        self._local = threading.local()
+        self._wires: set[Wire] = set()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            wires, self._wires = self._wires, set()
+        for wire in wires:
+            wire.close()
+        self.redis.close()
+
+    def close_thread_wire(self) -> None:
+        """Close the calling thread's wire (a thread that ends)."""
+        wire: Wire | None = getattr(self._local, "wire", None)
+        if wire is not None:
+            self._local.wire = None
+            with self._lock:
+                self._wires.discard(wire)
+            wire.close()
+
+    def run(self, operation: Operation[T]) -> T:
+        """Send an operation's commands in one round trip and read its replies."""
+        wire: Wire | None = getattr(self._local, "wire", None)
+        if wire is None:
+            wire = self._local.wire = Wire(self.redis.connection_pool)
+            with self._lock:
+                self._wires.add(wire)
+        commands = operation.commands
+        replies = wire.execute(commands)
+        indexes, again = missing(commands, replies)
+        if indexes:
+            for n, reply in zip(indexes, wire.execute(again), strict=True):
+                replies[n] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return operation.parse(replies)
+
+    # -- the server's operations, blocking (tests and tools) ---------------------------------
+
+    def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Enqueued:
+        return self.run(self.ops.enqueue(uuid, spec, time_ms))
+
+    def get(self, uuid: str) -> dict[str, Any] | None:
+        return self.run(self.ops.get(uuid))
+
+    def status(self, uuid: str) -> Status | None:
+        return self.run(self.ops.status(uuid))
+
+    def response(self, uuid: str) -> Answer:
+        return self.run(self.ops.response(uuid))
+
+    def cancel(self, uuid: str) -> Status | None:
+        return self.run(self.ops.cancel(uuid))
+
+    def stats(self) -> dict[str, Any]:
+        return self.run(self.ops.stats())
+
+    # -- the worker's ------------------------------------------------------------------------
+
+    def wait_for_work(self, timeout: float) -> str | None:
+        """Block until a uuid can be taken from the queue; it moves to `claiming` meanwhile."""
+        keys = self.keys
+        return text(self.redis.blmove(keys.queue, keys.claiming, timeout, "RIGHT", "LEFT")) or None
+
+    def claim(self, uuid: str, worker: str, lease: float) -> Claim | None:
+        return self.run(self.ops.claim(uuid, worker, lease))
+
+    def renew(self, claims: Sequence[Claim], lease: float) -> list[bool]:
+        return self.run(self.ops.renew(claims, lease))
+
+    def complete(self, claim: Claim, response: dict[str, Any]) -> bool:
+        return self.run(self.ops.complete(claim, response))
+
+    def release(self, claim: Claim) -> bool:
+        return self.run(self.ops.release(claim))
+
+    def untake(self, uuids: Sequence[str]) -> int:
+        return self.run(self.ops.untake(uuids)) if uuids else 0
+
+    def try_lead_reaper(self, worker: str, period: float) -> bool:
+        return self.run(self.ops.lead_reaper(worker, period))
+
+    def purge(self, now: int | None = None, limit: int = 1000) -> int:
+        return self.run(self.ops.purge(now or now_ms(), limit))
+
+    def turn(
+        self,
+        *,
+        result: tuple[Claim, dict[str, Any]] | None,
+        claim: str | None,
+        worker: str,
+        lease: float,
+        take: bool,
+    ) -> Turn:
+        """A busy worker thread's one round trip a request: store the result of the request
+        it sent (`complete`), claim the uuid it took on an earlier turn (`claim`), and take the
+        next one from the queue (as `wait_for_work`, not blocking)."""
+        ops = self.ops
+        wanted = [
+            ops.complete(*result) if result is not None else None,
+            ops.claim(claim, worker, lease) if claim is not None else None,
+            ops.take() if take else None,
+        ]
+        results: list[Any] = self.run(together([op for op in wanted if op is not None]))
+        done = iter(results)
+        stored, claimed, taken = (next(done) if op is not None else None for op in wanted)
+        return Turn(stored, claimed, taken)
+
+    def reap(self, max_attempts: int, limit: int = 100) -> dict[str, int]:
+        """Re-queue requests whose lease expired, rescue stuck claims, purge expired entries."""
+        now = now_ms()
+        outcome = {"requeued": 0, "lost": 0, "rescued": 0, "purged": 0}
+        for uuid in self.run(self.ops.expired(now, limit)):
+            result = self.run(self.ops.requeue_expired(uuid, now, max_attempts))
+            if result in outcome:
+                outcome[result] += 1
+        outcome["rescued"] = self.run(self.ops.rescue_claiming())
+        outcome["purged"] = self.purge(now, limit)
+        return outcome
+
+    def unblock_waiting(self) -> int:
+        """Wake this store's connections blocked waiting for work (CLIENT UNBLOCK), so that a
+        stopping worker is quick; how many were woken.
+
+        Best effort: where CLIENT is not allowed, a waiting thread notices the stop when its
+        wait times out. Needs the client name `worker_store` gives.
+        """
+        name = self.redis.connection_pool.connection_kwargs.get("client_name")
+        if not name:
+            return 0
+        woken = 0
+        with contextlib.suppress(redis.RedisError, *REDIS_DOWN):
+            for connected in self.redis.client_list():
+                if connected.get("name") == name and "b" in connected.get("flags", ""):
+                    woken += int(self.redis.client_unblock(int(connected["id"])))
+        return woken
+
+    @contextlib.contextmanager
+    def cancellations(self, on_cancel: Callable[[str], None]) -> Iterator[threading.Thread]:
+        """Call `on_cancel(uuid)` from a thread for each canceled pending request, until exit.
+
+        Pub/sub may miss messages while Redis is away; lease renewal (`renew`) is the fallback.
+        """
+        stop = threading.Event()
+
+        def listen() -> None:
+            while not stop.is_set():
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                try:
+                    pubsub.subscribe(self.keys.cancel_channel)
+                    while not stop.is_set():
+                        # A local wait on the socket; short, so a stopping worker is not kept.
+                        message = pubsub.get_message(timeout=0.1)
+                        if message and message["type"] == "message":
+                            on_cancel(text(message["data"]))
+                except REDIS_DOWN:
+                    stop.wait(1.0)
+                finally:
+                    with contextlib.suppress(*REDIS_DOWN):
+                        pubsub.close()
+
+        thread = threading.Thread(target=listen, name="htq-cancel-listener", daemon=True)
+        thread.start()
+        try:
+            yield thread
+        finally:
+            stop.set()
+            thread.join(timeout=2)
+
+
+def worker_store(config: StoreConfig) -> Store:
+    """A store whose client fails fast, for a worker (see `worker_client`)."""
+    return Store(config, redis_client=worker_client(config))
