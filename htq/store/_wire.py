@@ -22,6 +22,7 @@ import redis
 import redis.asyncio as aredis
 from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from htq._sockets import bound
@@ -43,15 +44,10 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 3,
     "health_check_interval": 10,
 }
-try:
-    from redis.maint_notifications import MaintNotificationsConfig
-except ImportError:  # redis-py before maintenance notifications: nothing to turn off
-    pass
-else:
-    # With them on ("auto"), a pool hands out a connection Redis has closed (a restart) without
-    # checking it first, and the call fails: a 503 although Redis answers again. Off, the pool
-    # opens a fresh connection instead; nothing was sent on the dead one, so nothing is doubled.
-    _CLIENT_OPTIONS["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+# With maintenance notifications on ("auto"), a pool hands out a connection Redis has closed (a
+# restart) without checking it first, and the call fails: a 503 although Redis answers again.
+# Off, the pool opens a fresh connection instead; nothing was sent on the dead one.
+_CLIENT_OPTIONS["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
 
 
 def unreachable(url: str) -> str | None:

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpcore
-import httpx
 
 from htq._sockets import bound
 from htq.worker._line import Line
@@ -170,25 +169,6 @@ class LineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-def install(client: httpx.Client, backend: httpcore.NetworkBackend) -> None:
-    """Make every transport of `client` (proxies from the environment too) use `backend`.
-
-    httpx has no public way to choose httpcore's network backend, so this sets the pool's
-    attribute; a version of httpx or httpcore without it fails here, at start, not silently.
-    """
-    transports = [client._transport, *client._mounts.values()]
-    for transport in transports:
-        if transport is None:
-            continue
-        pool = getattr(transport, "_pool", None)
-        if pool is None or not hasattr(pool, "_network_backend"):
-            raise RuntimeError(
-                f"cannot install htq's network backend in {type(transport).__name__}; "
-                "is this an unsupported httpx/httpcore version?"
-            )
-        pool._network_backend = backend
 
 
 # Linux's struct tcp_info: tcpi_state is its first byte, tcpi_bytes_received (since Linux

@@ -16,8 +16,6 @@ import httpx
 
 from htq import __version__
 from htq.models import RequestSpec, Status, now_ms, response_resource
-from htq.worker._backend import LineBackend, install
-from htq.worker._line import Line
 
 log = logging.getLogger("htq.worker")
 
@@ -51,33 +49,20 @@ _SIX_BYTE_ESCAPES = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
-def new_client(line: Line, *, trust_env: bool) -> httpx.Client:
-    """One thread's client: connections kept alive and reused, sockets interruptible by `line`.
-
-    The client holds the transports (one per proxy from the environment, with `trust_env`);
-    requests go straight to them (see `_open`), not through the client's own cookie jar.
-    """
-    client = httpx.Client(follow_redirects=False, trust_env=trust_env, timeout=None)
-    install(client, LineBackend(line))
-    if not callable(getattr(client, "_transport_for_url", None)):
-        raise RuntimeError("httpx.Client has no _transport_for_url; unsupported httpx version?")
-    return client
-
-
 @contextlib.contextmanager
 def _open(
-    client: httpx.Client,
+    transport: httpx.BaseTransport,
     method: str,
     url: str,
     headers: dict[str, str],
     content: bytes | None,
     timeout: float,
 ) -> Iterator[httpx.Response]:
-    """Send one request on the transport for its URL; the response's body is read in the block.
+    """Send one request; the response's body is read in the block.
 
-    Straight to the transport, not through `Client.send`: one thread's client sends requests
-    of many callers, and the client's cookie jar would hand one caller's cookies to the next
-    (it is also a quarter of the client's CPU per request). Redirects are not followed anyway.
+    Straight to the transport, not through a `Client`: one thread sends requests of many
+    callers, and a client's cookie jar would hand one caller's cookies to the next (it is also
+    a quarter of a client's CPU per request). Redirects are not followed anyway.
     """
     # Bytes, so a Latin-1 value goes out as the one byte it is (httpx would encode str as ASCII).
     given = {name.lower() for name in headers}
@@ -90,14 +75,16 @@ def _open(
         content=content,
         extensions={"timeout": httpx.Timeout(timeout).as_dict()},
     )
-    response = client._transport_for_url(request.url).handle_request(request)
+    response = transport.handle_request(request)
     try:
         yield response
     finally:
         response.close()
 
 
-def send(client: httpx.Client, spec: RequestSpec, uuid: str, max_bytes: int) -> dict[str, Any]:
+def send(
+    transport: httpx.BaseTransport, spec: RequestSpec, uuid: str, max_bytes: int
+) -> dict[str, Any]:
     """Send `spec`: any HTTP response is a `success`, a failure an `error`, too late a `timeout`.
 
     The body is read as it streams and cut at `max_bytes`. The overall deadline is kept by the
@@ -106,7 +93,7 @@ def send(client: httpx.Client, spec: RequestSpec, uuid: str, max_bytes: int) -> 
     started = time.monotonic()
     try:
         with _open(
-            client, spec.method, spec.url, spec.send_headers(), spec.body(), spec.timeout
+            transport, spec.method, spec.url, spec.send_headers(), spec.body(), spec.timeout
         ) as response:
             raw, truncated = _read(response, max_bytes)
     except httpx.TimeoutException:
@@ -128,11 +115,11 @@ def send(client: httpx.Client, spec: RequestSpec, uuid: str, max_bytes: int) -> 
     )
 
 
-def send_delete(client: httpx.Client, spec: RequestSpec, uuid: str) -> None:
+def send_delete(transport: httpx.BaseTransport, spec: RequestSpec, uuid: str) -> None:
     """Tell the target a request was canceled: DELETE its URL with the request's headers."""
     headers = {k: v for k, v in spec.headers.items() if k.lower() not in _BODY_HEADERS}
     try:
-        with _open(client, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
+        with _open(transport, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
             log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)
     except httpx.TimeoutException:
         log.debug("[%s] DELETE to the target timed out after %g seconds", uuid, DELETE_TIMEOUT)

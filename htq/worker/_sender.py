@@ -15,7 +15,8 @@ from htq.models import RequestSpec, Status
 from htq.store import Claim, Store
 from htq.worker._health import GaveUp, RedisHealth
 from htq.worker._line import Interrupt, Line
-from htq.worker._send import new_client, send, send_delete
+from htq.worker._send import send, send_delete
+from htq.worker._transport import LineTransport
 
 log = logging.getLogger("htq.worker")
 
@@ -96,7 +97,7 @@ class Sent:
 
 
 class Sender:
-    """A thread sending one request at a time over its own keep-alive httpx client."""
+    """A thread sending one request at a time over its own keep-alive transport."""
 
     def __init__(self, shared: Shared, name: str) -> None:
         self.line = Line()
@@ -121,10 +122,10 @@ class Sender:
     def _run(self) -> None:
         shared = self._shared
         try:
-            with new_client(self.line, trust_env=shared.config.trust_env) as client:
+            with LineTransport(self.line, trust_env=shared.config.trust_env) as transport:
                 while True:
                     try:
-                        if not self._turn(client):
+                        if not self._turn(transport):
                             break
                     except GaveUp:
                         break
@@ -136,7 +137,7 @@ class Sender:
         finally:
             shared.store.close_thread_wire()
 
-    def _turn(self, client: httpx.Client) -> bool:
+    def _turn(self, transport: httpx.BaseTransport) -> bool:
         """Store the last result, claim the next request and send it; False when done."""
         shared = self._shared
         sent, self._sent = self._sent, None
@@ -173,15 +174,15 @@ class Sender:
         if turn.taken is not None and not shared.ready.offer(turn.taken):
             shared.health.call(shared.aborting, shared.store.untake, [turn.taken])
         if sent is not None:
-            self._settled(client, sent, stored=bool(turn.stored))
+            self._settled(transport, sent, stored=bool(turn.stored))
         if turn.claim is not None:
             if shared.stopping.is_set():
                 shared.health.call(shared.aborting, shared.store.release, turn.claim)
             else:
-                self._sent = self._send(client, turn.claim)
+                self._sent = self._send(transport, turn.claim)
         return True
 
-    def _send(self, client: httpx.Client, claim: Claim) -> Sent | None:
+    def _send(self, transport: httpx.BaseTransport, claim: Claim) -> Sent | None:
         """Send a claimed request; what to store, or None if it was dropped or handed back.
 
         The claim stays on the line until its result is stored, so heartbeats keep renewing it
@@ -192,7 +193,7 @@ class Sender:
         log.debug("[%s] sending request...", uuid)
         self.line.begin(claim, spec.timeout)
         try:
-            response = send(client, spec, uuid, self._shared.config.max_response_bytes)
+            response = send(transport, spec, uuid, self._shared.config.max_response_bytes)
         finally:
             reason = self.line.sent()
         answered = response["status"] == Status.SUCCESS
@@ -200,16 +201,16 @@ class Sender:
             return Sent(claim, spec, response)
         try:
             if reason is Interrupt.CANCELED:
-                self._canceled(client, spec, uuid)
+                self._canceled(transport, spec, uuid)
             elif reason is Interrupt.LOST:
                 log.debug("[%s] taken back from this worker; dropped", uuid)
             else:
-                self._hand_back(client, spec, claim)
+                self._hand_back(transport, spec, claim)
         finally:
             self.line.release()
         return None
 
-    def _settled(self, client: httpx.Client, sent: Sent, *, stored: bool) -> None:
+    def _settled(self, transport: httpx.BaseTransport, sent: Sent, *, stored: bool) -> None:
         uuid = sent.claim.uuid
         if stored:
             _log_result(uuid, sent.response)
@@ -217,22 +218,22 @@ class Sender:
         shared = self._shared
         status = shared.health.call(shared.aborting, shared.store.status, uuid)
         if status is Status.CANCELED:
-            self._canceled(client, sent.spec, uuid)
+            self._canceled(transport, sent.spec, uuid)
         else:
             log.debug("[%s] result refused: taken back from this worker", uuid)
 
-    def _canceled(self, client: httpx.Client, spec: RequestSpec, uuid: str) -> None:
+    def _canceled(self, transport: httpx.BaseTransport, spec: RequestSpec, uuid: str) -> None:
         log.debug("[%s] canceled", uuid)
-        send_delete(client, spec, uuid)
+        send_delete(transport, spec, uuid)
 
-    def _hand_back(self, client: httpx.Client, spec: RequestSpec, claim: Claim) -> None:
+    def _hand_back(self, transport: httpx.BaseTransport, spec: RequestSpec, claim: Claim) -> None:
         shared = self._shared
         if shared.health.call(shared.aborting, shared.store.release, claim):
             log.debug("[%s] handed back to the queue", claim.uuid)
             return
         status = shared.health.call(shared.aborting, shared.store.status, claim.uuid)
         if status is Status.CANCELED:
-            self._canceled(client, spec, claim.uuid)
+            self._canceled(transport, spec, claim.uuid)
 
 
 def _log_result(uuid: str, response: dict[str, Any]) -> None:
