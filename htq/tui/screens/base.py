@@ -38,12 +38,12 @@ class RequestScreen(Screen[None]):
 
     @property
     def live(self) -> bool:
-        """False once the app quits or this screen is being taken down.
+        """False once the app quits or this screen has left the stack (it is then taken down).
 
-        A network answer can arrive after that, when the widgets it would fill are gone. The
-        same test Textual makes for its own refreshes (pruning has no public name).
+        A network answer can arrive after that, when the widgets it would fill are gone. A
+        popped screen leaves the stack before Textual starts to remove its widgets.
         """
-        return self.is_attached and not getattr(self, "_pruning", False) and not self._closing
+        return self.is_attached and self in self.app.screen_stack
 
     def current_request(self) -> dict[str, Any] | None:
         """The request the actions apply to."""
