@@ -49,11 +49,11 @@ def store(store_config: StoreConfig) -> Iterator[Store]:
     try:
         yield store
     finally:
-        _delete_namespace(store)
+        delete_namespace(store)
         store.close()
 
 
-def _delete_namespace(store: Store) -> None:
+def delete_namespace(store: Store) -> None:
     """Remove only this test's keys (its own prefix), never anything else in that Redis."""
     pattern = f"{{{store.config.prefix}}}:*"
     keys = list(store.redis.scan_iter(match=pattern, count=1000))

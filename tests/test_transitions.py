@@ -1,0 +1,198 @@
+"""Every transition script, called through the store on a real Redis: what it changes, and
+what it refuses (a stale fencing token, a request in the wrong status)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from htq.config import StoreConfig
+from htq.models import Status, now_ms, response_resource
+from htq.store import Claim, Store
+from tests.conftest import delete_namespace
+from tests.workers import enqueue
+
+URL = "http://127.0.0.1:1/"
+
+
+def answer(uuid: str, status: Status = Status.SUCCESS) -> dict[str, Any]:
+    if status is Status.SUCCESS:
+        return response_resource(
+            uuid, status, time_ms=now_ms(), elapsed_ms=1.0, code=200, reason="OK", headers={},
+            data="ok",
+        )  # fmt: skip
+    return response_resource(uuid, status, time_ms=now_ms(), elapsed_ms=1.0, message="refused")
+
+
+def claimed(store: Store, uuid: str | None = None, lease: float = 30) -> Claim:
+    uuid = uuid or enqueue(store, url=URL)
+    assert store.wait_for_work(1) == uuid
+    claim = store.claim(uuid, "w", lease)
+    assert claim is not None
+    return claim
+
+
+def field(store: Store, uuid: str, name: str) -> str | None:
+    value = store.redis.hget(store.keys.request(uuid), name)
+    return value.decode() if value is not None else None
+
+
+def indexed(store: Store, uuid: str) -> list[str]:
+    """The statuses whose index lists `uuid`."""
+    return [s for s in Status if store.redis.zscore(store.keys.index(s), uuid) is not None]
+
+
+@pytest.fixture
+def channel(store: Store) -> Iterator[list[str]]:
+    """Messages on the done and cancel channels, as `<channel>:<uuid>`."""
+    seen: list[str] = []
+    pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(store.keys.done_channel, store.keys.cancel_channel)
+    stop = threading.Event()
+
+    def listen() -> None:
+        while not stop.is_set():
+            message = pubsub.get_message(timeout=0.05)
+            if message:
+                name = "done" if message["channel"].endswith(b":done") else "cancel"
+                seen.append(f"{name}:{message['data'].decode()}")
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    time.sleep(0.05)
+    yield seen
+    stop.set()
+    thread.join(2)
+    pubsub.close()
+
+
+def settle(seen: list[str], count: int) -> list[str]:
+    deadline = time.monotonic() + 2
+    while len(seen) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return seen
+
+
+def test_claim_makes_a_taken_request_pending_with_a_lease_and_a_token(store: Store) -> None:
+    claim = claimed(store)
+    assert (claim.token, claim.attempts, claim.spec.url) == ("1", 1, URL)
+    assert indexed(store, claim.uuid) == [Status.PENDING]
+    assert store.redis.zscore(store.keys.leases, claim.uuid) > now_ms()
+    assert store.redis.llen(store.keys.claiming) == 0
+    assert store.claim(claim.uuid, "w", 30) is None, "a pending request is not claimed twice"
+
+
+def test_complete_stores_the_result_and_finishes(store: Store, channel: list[str]) -> None:
+    claim = claimed(store)
+    result = answer(claim.uuid)
+    assert store.complete(claim, result)
+    assert store.status(claim.uuid) is Status.SUCCESS and indexed(store, claim.uuid) == ["success"]
+    assert store.response(claim.uuid).resource == result
+    assert store.redis.zscore(store.keys.leases, claim.uuid) is None
+    assert 0 < store.redis.pttl(store.keys.request(claim.uuid)) <= store.config.ttl * 1000
+    assert store.redis.zscore(store.keys.expiry, claim.uuid) is not None
+    assert settle(channel, 1) == [f"done:{claim.uuid}"]
+
+
+def test_a_stale_token_is_fenced(store: Store) -> None:
+    claim = claimed(store)
+    stale = Claim(claim.uuid, "0", claim.attempts, claim.spec)
+    assert not store.complete(stale, answer(claim.uuid))
+    assert not store.renew([stale], 30)[0] and not store.release(stale)
+    assert store.status(claim.uuid) is Status.PENDING and store.stats()["fenced"] == 1
+
+
+@pytest.mark.parametrize("stage", ["queued", "pending", "success", "error"])
+def test_cancel_at_each_stage(store: Store, channel: list[str], stage: str) -> None:
+    if stage == "queued":
+        uuid = enqueue(store, url=URL)
+    else:
+        claim = claimed(store)
+        uuid = claim.uuid
+        if stage != "pending":
+            assert store.complete(claim, answer(uuid, Status(stage)))
+    assert store.cancel(uuid) is Status(stage)
+    assert store.status(uuid) is Status.CANCELED and indexed(store, uuid) == ["canceled"]
+    assert store.response(uuid).raw is None and field(store, uuid, "summary") is None
+    expected = [f"done:{uuid}"] if stage in ("queued", "pending") else [f"done:{uuid}"] * 2
+    if stage == "pending":
+        expected = [f"done:{uuid}", f"cancel:{uuid}"]
+        assert field(store, uuid, "token") == "2", "the holder's token is stale now"
+    assert sorted(settle(channel, len(expected))) == sorted(expected)
+    assert store.cancel(uuid) is Status.CANCELED, "idempotent"
+    assert store.cancel("00000000-0000-0000-0000-000000000000") is None
+
+
+def test_renew_extends_only_a_held_lease(store: Store) -> None:
+    claim = claimed(store, lease=1)
+    before = store.redis.zscore(store.keys.leases, claim.uuid)
+    assert store.renew([claim], 60) == [True]
+    assert store.redis.zscore(store.keys.leases, claim.uuid) > before + 30_000
+    store.cancel(claim.uuid)
+    assert store.renew([claim], 60) == [False]
+    assert store.redis.zscore(store.keys.leases, claim.uuid) is None
+
+
+def test_release_hands_a_request_back_to_be_taken_next(store: Store) -> None:
+    claim = claimed(store)
+    later = enqueue(store, url=URL)
+    assert store.release(claim)
+    assert store.status(claim.uuid) is Status.QUEUED and field(store, claim.uuid, "attempts") == "0"
+    assert store.wait_for_work(1) == claim.uuid, "before the one queued after it"
+    again = store.claim(claim.uuid, "w", 30)
+    assert again is not None and again.token == "3" and store.wait_for_work(1) == later
+
+
+def test_reap_requeues_an_expired_lease_then_gives_up(store: Store) -> None:
+    claim = claimed(store, lease=0.01)
+    time.sleep(0.05)
+    assert store.reap(max_attempts=2)["requeued"] == 1
+    assert store.status(claim.uuid) is Status.QUEUED and store.stats()["requeued"] == 1
+    assert not store.complete(claim, answer(claim.uuid)), "the dead worker's result is fenced"
+    second = claimed(store, claim.uuid, lease=0.01)
+    assert second.attempts == 2
+    time.sleep(0.05)
+    assert store.reap(max_attempts=2)["lost"] == 1
+    assert store.status(claim.uuid) is Status.ERROR and store.stats()["lost"] == 1
+    resource = store.response(claim.uuid).resource
+    assert resource is not None and "lost 2 time(s)" in resource["message"]
+
+
+def test_reap_leaves_a_renewed_lease_alone(store: Store) -> None:
+    claim = claimed(store, lease=60)
+    assert store.reap(max_attempts=3) == {"requeued": 0, "lost": 0, "rescued": 0, "purged": 0}
+    assert store.status(claim.uuid) is Status.PENDING
+
+
+def test_a_taken_uuid_nobody_claims_is_rescued_after_two_looks(store: Store) -> None:
+    uuid = enqueue(store, url=URL)
+    assert store.wait_for_work(1) == uuid  # taken, then its worker died
+    assert store.reap(max_attempts=3)["rescued"] == 0, "one look is not enough"
+    assert store.reap(max_attempts=3)["rescued"] == 1
+    assert store.wait_for_work(1) == uuid
+
+
+def test_purge_drops_expired_requests_from_every_index(store_config: StoreConfig) -> None:
+    store = Store(StoreConfig(store_config.redis_url, store_config.prefix, ttl=1))
+    try:
+        claim = claimed(store)
+        assert store.complete(claim, answer(claim.uuid))
+        assert store.purge() == 0, "not expired yet"
+        assert store.purge(now_ms() + 2000) == 1
+        assert indexed(store, claim.uuid) == []
+        assert store.redis.zcard(store.keys.all) == 0
+    finally:
+        delete_namespace(store)
+        store.close()
+
+
+def test_delete_response_keeps_the_status(store: Store) -> None:
+    claim = claimed(store)
+    store.complete(claim, answer(claim.uuid))
+    assert store.run(store.ops.delete_response(claim.uuid))
+    assert store.status(claim.uuid) is Status.SUCCESS and store.response(claim.uuid).raw is None
+    assert not store.run(store.ops.delete_response(claim.uuid))
