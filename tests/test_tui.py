@@ -25,7 +25,7 @@ from htq.tui.screens.help import HelpScreen
 from htq.tui.screens.main import MainScreen
 from htq.tui.screens.submit import SubmitScreen
 from htq.tui.widgets.request_table import RequestTable
-from htq.tui.widgets.server_bar import Link
+from htq.tui.widgets.server_bar import Reach
 from tests.processes import HtqProcess, start_server, start_worker
 from tests.redis_process import free_port
 from tests.target import Target
@@ -215,12 +215,12 @@ async def test_server_down_then_back(redis_url: str, prefix: str, tag: str) -> N
         async with running(process.url or "") as (app, pilot):
             await until(pilot, lambda: uuid in table(app).items)
             process.stop()
-            await until(pilot, lambda: app.connection.link is Link.OFFLINE)
+            await until(pilot, lambda: app.connection.reach is Reach.OFFLINE)
             assert uuid in table(app).items  # the last data stays
             await pilot.pause(3 * INTERVAL)
             assert app.is_running
             process = start_server(redis_url, prefix, port=port)
-            await until(pilot, lambda: app.connection.link is Link.ONLINE)
+            await until(pilot, lambda: app.connection.reach is Reach.ONLINE)
             assert uuid in table(app).items
     finally:
         process.stop()
@@ -228,7 +228,7 @@ async def test_server_down_then_back(redis_url: str, prefix: str, tag: str) -> N
 
 async def test_unreachable_server_at_start_is_shown_not_fatal() -> None:
     async with running(f"http://127.0.0.1:{free_port()}/") as (app, pilot):
-        await until(pilot, lambda: app.connection.link is Link.OFFLINE)
+        await until(pilot, lambda: app.connection.reach is Reach.OFFLINE)
         assert table(app).row_count == 0
         await pilot.press("n")  # the app still works
         assert isinstance(app.screen, SubmitScreen)

@@ -612,7 +612,7 @@ def test_a_delete_that_times_out_is_logged_as_such(
     store: Store, target: Target, worker: Worker, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr("htq.worker._send.DELETE_TIMEOUT", 0.3)
+    monkeypatch.setattr("htq.worker._exchange.DELETE_TIMEOUT", 0.3)
     caplog.set_level(logging.DEBUG, logger="htq.worker")
     uuid = enqueue(store, url=f"{target.url}/delay/30?stall=5")
     assert target.wait_for_request("/delay/30", 5) is not None

@@ -20,7 +20,7 @@ from htq.tui.screens.help import HelpScreen, Section
 from htq.tui.screens.main import MainScreen
 from htq.tui.screens.submit import SubmitScreen
 from htq.tui.widgets.request_table import RequestTable
-from htq.tui.widgets.server_bar import Connection, Link
+from htq.tui.widgets.server_bar import Connection, Reach
 
 Clock = Callable[[], float]
 
@@ -67,19 +67,19 @@ class HtqApp(App[int]):
 
     def reached(self, stats: dict[str, Any] | None = None) -> None:
         """The server answered: say so if it had been lost."""
-        if self.connection.link in (Link.OFFLINE, Link.STORE_DOWN):
+        if self.connection.reach in (Reach.OFFLINE, Reach.STORE_DOWN):
             self.notify(f"{self.config.url} answers again.", title="Back online", markup=False)
-        self.connection = Connection(Link.ONLINE)
+        self.connection = Connection(Reach.ONLINE)
         self._refusal = ""
         if stats is not None:
             self.stats = stats
 
-    def lost(self, error: ApiError) -> None:
+    def failed(self, error: ApiError) -> None:
         """A call failed: the header says how; a toast only when the state changes."""
         if isinstance(error, Unreachable):
-            link = Link.OFFLINE
+            reach = Reach.OFFLINE
         elif error.store_down:
-            link = Link.STORE_DOWN
+            reach = Reach.STORE_DOWN
         else:
             if error.message != self._refusal:
                 self._refusal = error.message
@@ -87,15 +87,15 @@ class HtqApp(App[int]):
                     error.message, title="The server refused", severity="error", markup=False
                 )
             return
-        if link is not self.connection.link:
+        if reach is not self.connection.reach:
             self.notify(
                 f"{error.message.rstrip('.')}. The last data stays on screen; retrying every "
                 f"{self.config.interval:g} s.",
-                title="Server unreachable" if link is Link.OFFLINE else "Redis unavailable",
+                title="Server unreachable" if reach is Reach.OFFLINE else "Redis unavailable",
                 severity="warning",
                 markup=False,
             )
-        self.connection = Connection(link, error.message)
+        self.connection = Connection(reach, error.message)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -1,4 +1,4 @@
-"""An httpcore network backend whose sockets a Line can interrupt and hold to a deadline.
+"""An httpcore network backend whose sockets an InFlight can interrupt and hold to a deadline.
 
 httpcore's SyncBackend creates the socket inside `socket.create_connection`, out of reach
 until it is connected; this one creates it first, so even a connect can be interrupted.
@@ -18,19 +18,19 @@ from typing import Any
 import httpcore
 
 from htq._sockets import bound
-from htq.worker._line import Line
+from htq.worker._in_flight import InFlight
 
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
 
 
-class LineStream(httpcore.NetworkStream):
-    """A socket stream (like httpcore's SyncStream) that reports each operation to its Line."""
+class InterruptibleStream(httpcore.NetworkStream):
+    """A socket stream (like httpcore's SyncStream) that reports each operation to its InFlight."""
 
-    def __init__(self, sock: socket.socket, line: Line) -> None:
+    def __init__(self, sock: socket.socket, in_flight: InFlight) -> None:
         self._sock = sock
-        self._line = line
+        self._in_flight = in_flight
         # Plain TCP: a blocking socket, each operation held to its timeout by the kernel (see
         # htq._sockets). TLS cannot: a blocking SSLSocket retries a read the kernel timed out.
         self._kernel_timeouts = not isinstance(sock, ssl.SSLSocket)
@@ -39,7 +39,7 @@ class LineStream(httpcore.NetworkStream):
         self._received = 0  # bytes read from the socket so far
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        timeout = self._line.enter(self._sock, timeout, httpcore.ReadTimeout)
+        timeout = self._in_flight.enter(self._sock, timeout, httpcore.ReadTimeout)
         try:
             self._limit(socket.SO_RCVTIMEO, timeout)
             data = self._sock.recv(max_bytes)
@@ -52,7 +52,7 @@ class LineStream(httpcore.NetworkStream):
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         while buffer:
-            limit = self._line.enter(self._sock, timeout, httpcore.WriteTimeout)
+            limit = self._in_flight.enter(self._sock, timeout, httpcore.WriteTimeout)
             try:
                 self._limit(socket.SO_SNDTIMEO, limit)
                 buffer = buffer[self._sock.send(buffer) :]
@@ -79,7 +79,7 @@ class LineStream(httpcore.NetworkStream):
     ) -> httpcore.NetworkStream:
         if isinstance(self._sock, ssl.SSLSocket):
             raise httpcore.ConnectError("TLS through a TLS (https://) proxy is not supported")
-        timeout = self._line.enter(self._sock, timeout, httpcore.ConnectTimeout)
+        timeout = self._in_flight.enter(self._sock, timeout, httpcore.ConnectTimeout)
         try:
             self._sock.settimeout(timeout)
             sock = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
@@ -89,7 +89,7 @@ class LineStream(httpcore.NetworkStream):
         except OSError as exc:
             self.close()
             raise httpcore.ConnectError(exc) from exc
-        return LineStream(sock, self._line)
+        return InterruptibleStream(sock, self._in_flight)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "ssl_object" and isinstance(self._sock, ssl.SSLSocket):
@@ -119,11 +119,11 @@ class LineStream(httpcore.NetworkStream):
         return _select_readable(self._sock)
 
 
-class LineBackend(httpcore.NetworkBackend):
-    """Opens TCP connections whose sockets belong to `line` from before they connect."""
+class InterruptibleBackend(httpcore.NetworkBackend):
+    """Opens TCP connections whose sockets belong to `in_flight` from before they connect."""
 
-    def __init__(self, line: Line) -> None:
-        self._line = line
+    def __init__(self, in_flight: InFlight) -> None:
+        self._in_flight = in_flight
 
     def connect_tcp(
         self,
@@ -146,9 +146,9 @@ class LineBackend(httpcore.NetworkBackend):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if local_address is not None:
                     sock.bind((local_address, 0))
-                sock.settimeout(self._line.enter(sock, timeout, httpcore.ConnectTimeout))
+                sock.settimeout(self._in_flight.enter(sock, timeout, httpcore.ConnectTimeout))
                 sock.connect(address)
-                return LineStream(sock, self._line)
+                return InterruptibleStream(sock, self._in_flight)
             except OSError as exc:
                 sock.close()
                 error = exc

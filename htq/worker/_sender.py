@@ -13,10 +13,10 @@ import httpx
 from htq.config import WorkerConfig
 from htq.models import RequestSpec, Status
 from htq.store import Claim, Store
+from htq.worker._exchange import send, send_delete
 from htq.worker._health import GaveUp, RedisHealth
-from htq.worker._line import Interrupt, Line
-from htq.worker._send import send, send_delete
-from htq.worker._transport import LineTransport
+from htq.worker._in_flight import InFlight, Interrupt
+from htq.worker._transport import InterruptibleTransport
 
 log = logging.getLogger("htq.worker")
 
@@ -74,8 +74,8 @@ class Ready:
             return uuids
 
 
-@dataclass(frozen=True, slots=True)
-class Shared:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SenderContext:
     """What a worker's threads share."""
 
     config: WorkerConfig
@@ -99,15 +99,15 @@ class Sent:
 class Sender:
     """A thread sending one request at a time over its own keep-alive transport."""
 
-    def __init__(self, shared: Shared, name: str) -> None:
-        self.line = Line()
-        self._shared = shared
+    def __init__(self, context: SenderContext, name: str) -> None:
+        self.in_flight = InFlight()
+        self._context = context
         self._sent: Sent | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
     def busy(self) -> bool:
-        return self.line.claim is not None
+        return self.in_flight.claim is not None
 
     def start(self) -> None:
         self._thread.start()
@@ -120,47 +120,49 @@ class Sender:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        shared = self._shared
+        context = self._context
         try:
-            with LineTransport(self.line, trust_env=shared.config.trust_env) as transport:
+            with InterruptibleTransport(
+                self.in_flight, trust_env=context.config.trust_env
+            ) as transport:
                 while True:
                     try:
                         if not self._turn(transport):
                             break
                     except GaveUp:
                         break
-                    except Exception:  # keep the thread alive; the reaper recovers a lost claim
+                    except Exception:  # keep the thread alive; the reaper takes the claim back
                         log.exception("Unexpected error in %s; carrying on", self._thread.name)
                         self._sent = None
-                        self.line.release()
-                        shared.stopping.wait(1.0)
+                        self.in_flight.release()
+                        context.stopping.wait(1.0)
         finally:
-            shared.store.close_thread_wire()
+            context.store.close_thread_wire()
 
     def _turn(self, transport: httpx.BaseTransport) -> bool:
         """Store the last result, claim the next request and send it; False when done."""
-        shared = self._shared
+        context = self._context
         sent, self._sent = self._sent, None
-        stopping = shared.stopping.is_set()
-        uuid = None if stopping else shared.ready.pop(or_wait=sent is None)
+        stopping = context.stopping.is_set()
+        uuid = None if stopping else context.ready.pop(or_wait=sent is None)
         if uuid is None and sent is None:
             if stopping:
                 return False
             try:
-                uuid = shared.health.call(shared.stopping, shared.store.wait_for_work, WAIT)
+                uuid = context.health.call(context.stopping, context.store.wait_for_work, WAIT)
             finally:
-                shared.ready.done_waiting()
+                context.ready.done_waiting()
             if uuid is None:
                 return True
-        take = not shared.stopping.is_set() and shared.ready.has_room()
+        take = not context.stopping.is_set() and context.ready.has_room()
         try:
-            turn = shared.health.call(
-                shared.aborting,
-                shared.store.turn,
+            turn = context.health.call(
+                context.aborting,
+                context.store.turn,
                 result=(sent.claim, sent.response) if sent else None,
                 claim=uuid,
-                worker=shared.worker_id,
-                lease=shared.config.lease,
+                worker=context.worker_id,
+                lease=context.config.lease,
                 take=take,
             )
         except GaveUp:
@@ -170,44 +172,44 @@ class Sender:
                 )
             raise
         finally:
-            self.line.release()  # the result is settled, one way or the other
-        if turn.taken is not None and not shared.ready.offer(turn.taken):
-            shared.health.call(shared.aborting, shared.store.untake, [turn.taken])
+            self.in_flight.release()  # the result is settled, one way or the other
+        if turn.taken is not None and not context.ready.offer(turn.taken):
+            context.health.call(context.aborting, context.store.untake, [turn.taken])
         if sent is not None:
             self._settled(transport, sent, stored=bool(turn.stored))
         if turn.claim is not None:
-            if shared.stopping.is_set():
-                shared.health.call(shared.aborting, shared.store.release, turn.claim)
+            if context.stopping.is_set():
+                context.health.call(context.aborting, context.store.release, turn.claim)
             else:
-                self._sent = self._send(transport, turn.claim)
+                self._sent = self._deliver(transport, turn.claim)
         return True
 
-    def _send(self, transport: httpx.BaseTransport, claim: Claim) -> Sent | None:
+    def _deliver(self, transport: httpx.BaseTransport, claim: Claim) -> Sent | None:
         """Send a claimed request; what to store, or None if it was dropped or handed back.
 
-        The claim stays on the line until its result is stored, so heartbeats keep renewing it
+        The claim stays held (in flight) until its result is stored, so heartbeats keep renewing it
         (while Redis is away, too).
         """
         uuid = claim.uuid
         spec = claim.spec
         log.debug("[%s] sending request...", uuid)
-        self.line.begin(claim, spec.timeout)
+        self.in_flight.begin(claim, spec.timeout)
         try:
-            response = send(transport, spec, uuid, self._shared.config.max_response_bytes)
+            response = send(transport, spec, uuid, self._context.config.max_response_bytes)
         finally:
-            reason = self.line.sent()
+            reason = self.in_flight.sent()
         answered = response["status"] == Status.SUCCESS
         if reason is None or (reason is Interrupt.SHUTDOWN and answered):
             return Sent(claim, spec, response)
         try:
             if reason is Interrupt.CANCELED:
                 self._canceled(transport, spec, uuid)
-            elif reason is Interrupt.LOST:
+            elif reason is Interrupt.TAKEN_BACK:
                 log.debug("[%s] taken back from this worker; dropped", uuid)
             else:
                 self._hand_back(transport, spec, claim)
         finally:
-            self.line.release()
+            self.in_flight.release()
         return None
 
     def _settled(self, transport: httpx.BaseTransport, sent: Sent, *, stored: bool) -> None:
@@ -215,8 +217,8 @@ class Sender:
         if stored:
             _log_result(uuid, sent.response)
             return
-        shared = self._shared
-        status = shared.health.call(shared.aborting, shared.store.status, uuid)
+        context = self._context
+        status = context.health.call(context.aborting, context.store.status, uuid)
         if status is Status.CANCELED:
             self._canceled(transport, sent.spec, uuid)
         else:
@@ -227,11 +229,11 @@ class Sender:
         send_delete(transport, spec, uuid)
 
     def _hand_back(self, transport: httpx.BaseTransport, spec: RequestSpec, claim: Claim) -> None:
-        shared = self._shared
-        if shared.health.call(shared.aborting, shared.store.release, claim):
+        context = self._context
+        if context.health.call(context.aborting, context.store.release, claim):
             log.debug("[%s] handed back to the queue", claim.uuid)
             return
-        status = shared.health.call(shared.aborting, shared.store.status, claim.uuid)
+        status = context.health.call(context.aborting, context.store.status, claim.uuid)
         if status is Status.CANCELED:
             self._canceled(transport, spec, claim.uuid)
 

@@ -1,6 +1,6 @@
 """One sender thread's HTTP transport: httpx's public transport API over httpcore's pools.
 
-Like httpx's own HTTPTransport, but with htq's network backend (sockets the thread's Line can
+Like httpx's own HTTPTransport, but with htq's network backend (sockets the thread's InFlight can
 interrupt and hold to the request's deadline), so nothing private of httpx is touched.
 Connections are kept alive for the next request to the same host; nothing else is kept (no
 cookies: requests go to the transport, never through a Client).
@@ -17,8 +17,8 @@ from typing import cast
 import httpcore
 import httpx
 
-from htq.worker._backend import LineBackend
-from htq.worker._line import Line
+from htq.worker._backend import InterruptibleBackend
+from htq.worker._in_flight import InFlight
 
 # httpcore's errors as httpx's, most specific first (what httpx's own transport does).
 _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
@@ -50,16 +50,16 @@ def _as_httpx_errors() -> Iterator[None]:
         raise
 
 
-class LineTransport(httpx.BaseTransport):
-    """Sends requests on connections whose sockets belong to `line`.
+class InterruptibleTransport(httpx.BaseTransport):
+    """Sends requests on connections whose sockets belong to `in_flight`.
 
     With `trust_env`, the proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) and
     SSL_CERT_FILE / SSL_CERT_DIR are honoured, as httpx does; without, none of them.
     """
 
-    def __init__(self, line: Line, *, trust_env: bool) -> None:
+    def __init__(self, in_flight: InFlight, *, trust_env: bool) -> None:
         self._ssl_context = httpx.create_ssl_context(trust_env=trust_env)
-        self._backend = LineBackend(line)
+        self._backend = InterruptibleBackend(in_flight)
         self._direct = self._pool(None)
         self._proxies = urllib.request.getproxies() if trust_env else {}
         self._proxied: dict[str, httpcore.ConnectionPool] = {}

@@ -16,8 +16,8 @@ from htq.config import WorkerConfig, describe_redis
 from htq.models import Status
 from htq.store import Claim, Store, worker_store
 from htq.worker._health import RedisHealth
-from htq.worker._line import Interrupt
-from htq.worker._sender import Ready, Sender, Shared
+from htq.worker._in_flight import Interrupt
+from htq.worker._sender import Ready, Sender, SenderContext
 
 log = logging.getLogger("htq.worker")
 
@@ -43,10 +43,16 @@ class Worker:
         self._forced = threading.Event()
         self._done = threading.Event()
         self._ready = Ready(config.threads)
-        shared = Shared(
-            config, self.store, self.health, self.id, self._stopping, self._aborting, self._ready
+        context = SenderContext(
+            config=config,
+            store=self.store,
+            health=self.health,
+            worker_id=self.id,
+            stopping=self._stopping,
+            aborting=self._aborting,
+            ready=self._ready,
         )
-        self.senders = [Sender(shared, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
+        self.senders = [Sender(context, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
         self._services = [
             threading.Thread(
                 target=self._every, args=(config.lease / 3, self._heartbeat),
@@ -86,7 +92,7 @@ class Worker:
         while self.in_flight and time.monotonic() < deadline and not self._forced.wait(0.05):
             pass
         for sender in self.senders:
-            sender.line.interrupt(Interrupt.SHUTDOWN)
+            sender.in_flight.interrupt(Interrupt.SHUTDOWN)
         # Cancels no longer interrupt anything: stop listening while the threads hand back.
         listener = threading.Thread(target=self._exit.close, name="htq-stop-listening")
         listener.start()
@@ -132,7 +138,7 @@ class Worker:
     def _on_cancel(self, uuid: str) -> None:
         """A pending request was canceled: interrupt it, if one of our threads holds it."""
         for sender in self.senders:
-            if sender.line.interrupt(Interrupt.CANCELED, uuid=uuid):
+            if sender.in_flight.interrupt(Interrupt.CANCELED, uuid=uuid):
                 return
 
     def _every(self, period: float, task: Callable[[], None]) -> None:
@@ -144,19 +150,19 @@ class Worker:
 
     def _heartbeat(self) -> None:
         """Renew the leases of every held request; notice the ones no longer held."""
-        held = [(sender, claim) for sender in self.senders if (claim := sender.line.claim)]
+        held = [(sender, claim) for sender in self.senders if (claim := sender.in_flight.claim)]
         if not held:
             return
         renewed = self.health.attempt(self.store.renew, [c for _, c in held], self.config.lease)
         for (sender, claim), ok in zip(held, renewed or (), strict=False):
             if not ok:
-                self._lost(sender, claim)
+                self._not_held(sender, claim)
 
-    def _lost(self, sender: Sender, claim: Claim) -> None:
+    def _not_held(self, sender: Sender, claim: Claim) -> None:
         # A cancel whose pub/sub message was missed looks like this too; it gets the DELETE.
         status = self.health.attempt(self.store.status, claim.uuid)
-        reason = Interrupt.CANCELED if status is Status.CANCELED else Interrupt.LOST
-        sender.line.interrupt(reason, uuid=claim.uuid, token=claim.token)
+        reason = Interrupt.CANCELED if status is Status.CANCELED else Interrupt.TAKEN_BACK
+        sender.in_flight.interrupt(reason, uuid=claim.uuid, token=claim.token)
 
     def _reap(self) -> None:
         """Each period, one worker of all re-queues the requests whose worker went away."""

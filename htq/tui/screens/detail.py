@@ -83,7 +83,7 @@ class DetailScreen(RequestScreen):
                     self.note = exc.message
                     self.render_response()
                     return
-                self.htq.lost(exc)
+                self.htq.failed(exc)
                 await asyncio.sleep(interval)
                 continue
             self.htq.reached()

@@ -118,7 +118,7 @@ class MainScreen(RequestScreen):
             )
         except ApiError as exc:
             if self.live:
-                self.htq.lost(exc)
+                self.htq.failed(exc)
                 self.table.refresh_ages(self.htq.clock())  # the last data stays, and ages on
             return
         if not self.live:

@@ -138,7 +138,7 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
         try:
             uuid = await self.htq.api.submit(payload)
         except Unreachable as exc:
-            self.htq.lost(exc)
+            self.htq.failed(exc)
             self._show_error("form", f"The server cannot be reached ({exc.message}). Try again.")
             return
         except ApiError as exc:

@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 
-class Link(enum.Enum):
+class Reach(enum.Enum):
     """How the last call to the server went."""
 
     CONNECTING = "connecting"
@@ -22,15 +22,15 @@ class Link(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    link: Link = Link.CONNECTING
+    reach: Reach = Reach.CONNECTING
     detail: str = ""
 
 
-_LINK_MARKUP = {
-    Link.CONNECTING: "[$text-muted]◌ connecting…[/]",
-    Link.ONLINE: "[$text-success]● online[/]",
-    Link.STORE_DOWN: "[$text-warning]● server up, Redis unavailable[/] [$text-muted]· retrying[/]",
-    Link.OFFLINE: "[$text-error]● unreachable[/] [$text-muted]($detail) · retrying[/]",
+_REACH_MARKUP = {
+    Reach.CONNECTING: "[$text-muted]◌ connecting…[/]",
+    Reach.ONLINE: "[$text-success]● online[/]",
+    Reach.STORE_DOWN: "[$text-warning]● server up, Redis unavailable[/] [$text-muted]· retrying[/]",
+    Reach.OFFLINE: "[$text-error]● unreachable[/] [$text-muted]($detail) · retrying[/]",
 }
 
 
@@ -56,12 +56,12 @@ class ServerBar(Static):
         self.stats = stats
 
     def render(self) -> Content:
-        link = Content.from_markup(
-            _LINK_MARKUP[self.connection.link], detail=self.connection.detail
+        reach = Content.from_markup(
+            _REACH_MARKUP[self.connection.reach], detail=self.connection.detail
         )
         parts = [
             Content.from_markup("[b $accent]htq[/]  $url  ", url=self.url),
-            link,
+            reach,
         ]
         if self.stats is not None:
             parts.append(

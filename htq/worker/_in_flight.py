@@ -1,4 +1,5 @@
-"""A sender thread's line: the request it holds, its deadline, and how other threads stop it."""
+"""A request in flight on a sender thread: its claim, its deadline, and how other threads
+stop it."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ class Interrupt(enum.IntEnum):
     """Why a request was stopped before it finished; the strongest reason wins."""
 
     SHUTDOWN = 1  # the worker is stopping (hand it back to the queue)
-    LOST = 2  # the claim was taken back (drop it: another worker has it)
+    TAKEN_BACK = 2  # the claim was taken back (drop it: another worker has it)
     CANCELED = 3  # a DELETE canceled it (drop it, then DELETE the target)
 
 
-class Line:
+class InFlight:
     """The request one sender thread holds, and its sending, interruptible from other threads.
 
     While sending, the thread's network streams call `enter(sock, timeout)` before every
@@ -30,7 +31,7 @@ class Line:
     interrupted. `interrupt` shuts the recorded socket down, which wakes a blocked connect or
     recv at once (closing it from another thread would not).
 
-    The claim stays on the line after sending, until the result is stored, so heartbeats keep
+    The claim stays held after sending, until the result is stored, so heartbeats keep
     renewing it while Redis is away.
     """
 

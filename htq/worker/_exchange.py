@@ -88,7 +88,7 @@ def send(
     """Send `spec`: any HTTP response is a `success`, a failure an `error`, too late a `timeout`.
 
     The body is read as it streams and cut at `max_bytes`. The overall deadline is kept by the
-    network backend (see Line.enter); httpx's own timeout bounds each phase.
+    network backend (see InFlight.enter); httpx's own timeout bounds each phase.
     """
     started = time.monotonic()
     try:
