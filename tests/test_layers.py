@@ -3,6 +3,7 @@
 - Only the store speaks to Redis: no other module imports redis or hiredis.
 - The TUI is a REST client: it imports neither the store, the server nor the worker.
 - The server and the worker never import each other (`htq up` composes them).
+- The TUI's screens and widgets never import its app (the app composes them).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def test_only_the_store_imports_redis() -> None:
         (("htq.tui",), ("htq.store", "htq.server", "htq.worker", "htq.up")),
         (("htq.server",), ("htq.worker", "htq.up")),
         (("htq.worker",), ("htq.server", "htq.up")),
+        (("htq.tui.screens", "htq.tui.widgets"), ("htq.tui.app",)),  # they see HtqContext
     ],
 )
 def test_layers_import_only_what_they_may(

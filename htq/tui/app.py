@@ -15,6 +15,7 @@ from textual.screen import Screen
 from htq.config import TuiConfig
 from htq.tui.api import ApiClient, ApiError, Unreachable
 from htq.tui.commands import ActionCommands, declared_bindings
+from htq.tui.context import HtqContext
 from htq.tui.screens.detail import DetailScreen
 from htq.tui.screens.help import HelpScreen, Section
 from htq.tui.screens.main import MainScreen
@@ -131,3 +132,8 @@ def run_tui(config: TuiConfig) -> int:
     app = create_app(config)
     app.run()
     return app.return_code or 0
+
+
+def _is_a_context(app: HtqApp) -> HtqContext:
+    """Never called: mypy checks here that the app gives screens what they need."""
+    return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import work
 from textual.binding import Binding, BindingType
@@ -13,12 +13,9 @@ from textual.screen import Screen
 from htq.models import ANSWERED, Status
 from htq.tui import format as fmt
 from htq.tui.api import ApiError
+from htq.tui.context import HtqContext, context_of
 from htq.tui.curl import curl_command
 from htq.tui.screens.confirm import ConfirmScreen
-
-if TYPE_CHECKING:
-    from htq.tui.app import HtqApp
-
 
 #: The keys of the actions on one request; each screen places them among its own.
 REQUEST_BINDINGS: list[BindingType] = [
@@ -33,8 +30,8 @@ class RequestScreen(Screen[None]):
     """A screen about requests; subclasses say which one is current and how to show a change."""
 
     @property
-    def htq(self) -> HtqApp:
-        return cast("HtqApp", self.app)
+    def htq(self) -> HtqContext:
+        return context_of(self.app)
 
     @property
     def live(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,9 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from htq.tui import format as fmt
 from htq.tui.api import ApiError, Unreachable
-
-if TYPE_CHECKING:
-    from htq.tui.app import HtqApp
+from htq.tui.context import HtqContext, context_of
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 AUTO = "auto"
@@ -34,8 +32,8 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
     ]
 
     @property
-    def htq(self) -> HtqApp:
-        return cast("HtqApp", self.app)
+    def htq(self) -> HtqContext:
+        return context_of(self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
