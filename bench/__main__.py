@@ -26,7 +26,7 @@ from bench.load import wrk_available
 from bench.report import Metric
 from bench.scenarios import SCENARIOS, Context, Outcome
 from bench.sizes import SIZES
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"

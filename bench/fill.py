@@ -12,7 +12,7 @@ from typing import Any
 from htq.config import StoreConfig
 from htq.models import new_uuid, now_ms, validate_request
 from htq.store import ENQUEUE, Store
-from tests.workers import enqueue
+from tests.support.store import enqueue
 
 BATCH = 2000
 

@@ -26,8 +26,8 @@ import redis
 
 from htq.config import StoreConfig
 from htq.store import Store
-from tests.processes import HtqProcess, start_server, start_worker
-from tests.redis_process import ValkeyProcess
+from tests.support.processes import HtqProcess, start_server, start_worker
+from tests.support.redis_server import ValkeyProcess
 
 STOP_TIMEOUT = 10.0
 AOF_MARGIN = 48 * 2**20  # bytes of append-only file one measurement may add, at most

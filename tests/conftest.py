@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import hypothesis  # noqa: F401  # see below
 import pytest
 
-from htq.config import ServerConfig, StoreConfig
-from htq.server import bind, run_server
+from htq.config import StoreConfig
 from htq.store import Store
-from tests.redis_process import ValkeyProcess, external_redis_url
+from tests.support.redis_server import ValkeyProcess, external_redis_url
+from tests.support.server import ServerThread, server_config_for
+from tests.support.store import delete_namespace
 
 # hypothesis is imported above, at collection, on purpose: a run without tests/test_fuzz.py
 # would otherwise import it first from its pytest plugin's terminal summary, where CPython
@@ -51,49 +49,6 @@ def store(store_config: StoreConfig) -> Iterator[Store]:
     finally:
         delete_namespace(store)
         store.close()
-
-
-def delete_namespace(store: Store) -> None:
-    """Remove only this test's keys (its own prefix), never anything else in that Redis."""
-    pattern = f"{{{store.config.prefix}}}:*"
-    keys = list(store.redis.scan_iter(match=pattern, count=1000))
-    for start in range(0, len(keys), 500):
-        store.redis.delete(*keys[start : start + 500])
-
-
-class ServerThread:
-    """The real Tornado server on a loopback port, run in a thread of the test process."""
-
-    def __init__(self, config: ServerConfig) -> None:
-        self.config = config
-        self.sockets = bind(config)
-        port = self.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="htq-test-server", daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "the server did not start"
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            self._loop.call_soon(self._ready.set)
-            await run_server(self.config, self.sockets, self._stop)
-
-        asyncio.run(main())
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the server did not stop within 10 s"
-
-
-def server_config_for(store_config: StoreConfig, **overrides: Any) -> ServerConfig:
-    return ServerConfig(host="127.0.0.1", port=0, store=store_config, **overrides)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 
 EXPECTED = {
     "enqueue": {"enqueue.rps", "enqueue.p50", "enqueue.p99", "enqueue.rps2", "enqueue.p99_2"},

@@ -11,8 +11,8 @@ import pytest
 from htq import __version__
 from htq.config import redis_url
 from htq.errors import ConfigError
-from tests.processes import ROOT, HtqProcess, htq, start_server
-from tests.redis_process import free_port
+from tests.support.processes import ROOT, HtqProcess, htq, start_server
+from tests.support.redis_server import free_port
 
 SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "htq-readme.md"
 SPEC_USAGE = [

@@ -15,7 +15,7 @@ import pytest
 from htq.config import StoreConfig
 from htq.models import MAX_URL_LENGTH, OWNED_HEADERS, Status
 from htq.store import PAGE_BYTES, Store
-from tests.conftest import ServerThread, server_config_for
+from tests.support.server import ServerThread, server_config_for
 
 URL = "http://127.0.0.1:9/"
 

@@ -14,8 +14,8 @@ import pytest
 from htq.config import StoreConfig
 from htq.models import Status, now_ms, response_resource
 from htq.store import Store
-from tests.conftest import ServerThread, server_config_for
-from tests.redis_process import ValkeyProcess
+from tests.support.redis_server import ValkeyProcess
+from tests.support.server import ServerThread, server_config_for
 
 TUTORIAL_URL = "http://httpbin.org/ip"
 

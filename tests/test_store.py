@@ -8,8 +8,8 @@ import json
 from htq.config import StoreConfig
 from htq.models import Status, new_uuid, now_ms, response_resource, validate_request
 from htq.store import CLAIM, COMPLETE, PAGE, Claim, Operation, Store, worker_store
-from tests.redis_process import ValkeyProcess
-from tests.workers import enqueue
+from tests.support.redis_server import ValkeyProcess
+from tests.support.store import enqueue
 
 
 def run_page(store: Store, keys: list[str], args: list[object]) -> list[object]:

@@ -13,8 +13,7 @@ import pytest
 from htq.config import StoreConfig
 from htq.models import Status, now_ms, response_resource
 from htq.store import Claim, Store
-from tests.conftest import delete_namespace
-from tests.workers import enqueue
+from tests.support.store import delete_namespace, enqueue
 
 URL = "http://127.0.0.1:1/"
 

@@ -26,9 +26,9 @@ from htq.tui.screens.main import MainScreen
 from htq.tui.screens.submit import SubmitScreen
 from htq.tui.widgets.request_table import RequestTable
 from htq.tui.widgets.server_bar import Reach
-from tests.processes import HtqProcess, start_server, start_worker
-from tests.redis_process import free_port
-from tests.target import Target
+from tests.support.processes import HtqProcess, start_server, start_worker
+from tests.support.redis_server import free_port
+from tests.support.target import Target
 
 SIZE = (120, 35)
 INTERVAL = 0.2

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from htq.config import StoreConfig
-from tests.processes import HtqProcess, start_server, start_worker
-from tests.target import Target
+from tests.support.processes import HtqProcess, start_server, start_worker
+from tests.support.target import Target
 
 
 @pytest.fixture

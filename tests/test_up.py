@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import HtqProcess, htq
-from tests.redis_process import free_port
-from tests.target import Target
+from tests.support.processes import HtqProcess, htq
+from tests.support.redis_server import free_port
+from tests.support.target import Target
 
 
 def start_up(data_dir: Path, port: int) -> HtqProcess:

@@ -26,10 +26,10 @@ from htq.models import Status
 from htq.store import Store
 from htq.worker import Worker
 from htq.worker._sender import Ready
-from tests.conftest import ServerThread, server_config_for
-from tests.redis_process import ValkeyProcess, free_port
-from tests.target import Target, random_bytes, text_bytes
-from tests.workers import attempts, enqueue, wait_for_status
+from tests.support.redis_server import ValkeyProcess, free_port
+from tests.support.server import ServerThread, server_config_for
+from tests.support.store import attempts, enqueue, wait_for_status
+from tests.support.target import Target, random_bytes, text_bytes
 
 SPEC_FIELDS = ["status", "time", "code", "reason", "elapsed", "uuid", "headers", "data"]
 

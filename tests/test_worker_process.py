@@ -12,11 +12,11 @@ import pytest
 from htq.config import StoreConfig
 from htq.models import Status
 from htq.store import Store
-from tests.processes import HtqProcess, htq
-from tests.processes import start_worker as start_htq_worker
-from tests.redis_process import ValkeyProcess, free_port
-from tests.target import Target
-from tests.workers import attempts, enqueue, wait_for_status
+from tests.support.processes import HtqProcess, htq
+from tests.support.processes import start_worker as start_htq_worker
+from tests.support.redis_server import ValkeyProcess, free_port
+from tests.support.store import attempts, enqueue, wait_for_status
+from tests.support.target import Target
 
 StartWorker = Callable[..., HtqProcess]
 

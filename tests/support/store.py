@@ -34,3 +34,11 @@ def wait_for_status(
 
 def attempts(store: Store, uuid: str) -> int:
     return int(store.redis.hget(store.keys.request(uuid), "attempts") or 0)
+
+
+def delete_namespace(store: Store) -> None:
+    """Remove only this test's keys (its own prefix), never anything else in that Redis."""
+    pattern = f"{{{store.config.prefix}}}:*"
+    keys = list(store.redis.scan_iter(match=pattern, count=1000))
+    for start in range(0, len(keys), 500):
+        store.redis.delete(*keys[start : start + 500])
