@@ -9,11 +9,13 @@ import httpx
 import hypothesis  # noqa: F401  # see below
 import pytest
 
-from htq.config import StoreConfig
+from htq.config import StoreConfig, WorkerConfig
 from htq.store import Store
+from htq.worker import Worker
 from tests.support.redis_server import ValkeyProcess, external_redis_url
 from tests.support.server import ServerThread, server_config_for
 from tests.support.store import delete_namespace
+from tests.support.target import Target
 
 # hypothesis is imported above, at collection, on purpose: a run without tests/test_fuzz.py
 # would otherwise import it first from its pytest plugin's terminal summary, where CPython
@@ -65,3 +67,23 @@ def api(server: ServerThread) -> Iterator[httpx.Client]:
     """An HTTP client for the server under test; redirects are not followed (the 303 is news)."""
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
+
+
+# -- for the worker tests -----------------------------------------------------------------
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    with Target() as target:
+        yield target
+
+
+@pytest.fixture
+def config(store_config: StoreConfig) -> WorkerConfig:
+    return WorkerConfig(threads=1, store=store_config, lease=3.0, grace=1.0)
+
+
+@pytest.fixture
+def worker(config: WorkerConfig) -> Iterator[Worker]:
+    with Worker(config) as worker:
+        yield worker

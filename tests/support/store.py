@@ -42,3 +42,18 @@ def delete_namespace(store: Store) -> None:
     keys = list(store.redis.scan_iter(match=pattern, count=1000))
     for start in range(0, len(keys), 500):
         store.redis.delete(*keys[start : start + 500])
+
+
+SPEC_FIELDS = ["status", "time", "code", "reason", "elapsed", "uuid", "headers", "data"]
+
+
+def done(store: Store, uuid: str, timeout: float = 10.0) -> Status | None:
+    return wait_for_status(store, uuid, timeout=timeout)
+
+
+def answer_of(store: Store, uuid: str) -> dict[str, Any]:
+    """The stored response of a request that must end in `success`."""
+    assert done(store, uuid) is Status.SUCCESS
+    response = store.response(uuid).resource
+    assert response is not None
+    return response

@@ -1,0 +1,61 @@
+"""Short ways to do what a client and a worker do against the API and the store."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from htq.models import Status, now_ms, response_resource
+from htq.store import Store
+
+TUTORIAL_URL = "http://httpbin.org/ip"
+
+
+def post(api: httpx.Client, payload: Any, **kwargs: Any) -> httpx.Response:
+    return api.post(
+        "/", content=json.dumps(payload), headers={"Content-Type": "application/json"}, **kwargs
+    )
+
+
+def queue(api: httpx.Client, payload: Any) -> str:
+    """POST a request and follow nothing: return the uuid from the 303's Location."""
+    response = post(api, payload)
+    assert response.status_code == 303, response.text
+    return response.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+
+
+def finish(store: Store, uuid: str, body: str = '{"origin": "127.0.0.1"}') -> dict[str, Any]:
+    """Do what a worker does: claim the request and store a response for it."""
+    taken = store.wait_for_work(1)
+    assert taken == uuid
+    claim = store.claim(taken, "test-worker", 30)
+    assert claim is not None
+    response = response_resource(
+        uuid,
+        Status.SUCCESS,
+        time_ms=now_ms(),
+        elapsed_ms=12.5,
+        code=200,
+        reason="OK",
+        headers={"Content-Type": "application/json"},
+        data=body,
+    )
+    assert store.complete(claim, response)
+    return response
+
+
+def until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def pings(store: Store) -> bool:
+    try:
+        return bool(store.redis.ping())
+    except Exception:
+        return False
