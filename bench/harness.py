@@ -5,7 +5,7 @@
             with services.worker("p1", threads=10):
                 ...
 
-`htq server` and `htq worker` come from tests/processes.py, Valkey from tests/redis_process.py;
+`htq server` and `htq worker` come from tests/support/processes.py, Valkey from tests/support/redis_server.py;
 bench's own helpers (bench.target, bench.ceilings, bench.load waiters) run through `child`.
 """
 

@@ -2,7 +2,7 @@
 
     python -m bench.target --port 0     # prints "ready <port>" once listening
 
-tests/target.py is the tests' target: a thread per connection, disconnects noticed by polling
+tests/support/target.py is the tests' target: a thread per connection, disconnects noticed by polling
 every 50 ms. A benchmark needs one that outruns a worker and notices a disconnect the moment
 it happens, so this one is an asyncio protocol: `connection_lost` fires on the client's FIN.
 

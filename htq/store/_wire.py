@@ -69,28 +69,27 @@ def keepalive(redis_url: str) -> dict[str, Any]:
 
 def client(config: StoreConfig, *, max_connections: int = 50) -> redis.Redis:
     """A thread-safe client; a burst of callers waits for a connection instead of failing."""
-    return redis.Redis(
-        connection_pool=redis.BlockingConnectionPool.from_url(
-            config.redis_url,
-            max_connections=max_connections,
-            timeout=20,
-            **_CLIENT_OPTIONS,
-            **keepalive(config.redis_url),
-        )
+    pool = redis.BlockingConnectionPool.from_url(
+        config.redis_url, **_pool_options(config, max_connections)
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def async_client(config: StoreConfig, *, max_connections: int = 32) -> aredis.Redis:
     """The server's client: hundreds of handlers share a few connections, waiting when busy."""
-    return aredis.Redis(
-        connection_pool=aredis.BlockingConnectionPool.from_url(
-            config.redis_url,
-            max_connections=max_connections,
-            timeout=20,
-            **_CLIENT_OPTIONS,
-            **keepalive(config.redis_url),
-        )
+    pool = aredis.BlockingConnectionPool.from_url(
+        config.redis_url, **_pool_options(config, max_connections)
     )
+    return aredis.Redis(connection_pool=pool)
+
+
+def _pool_options(config: StoreConfig, max_connections: int) -> dict[str, Any]:
+    return {
+        "max_connections": max_connections,
+        "timeout": 20,
+        **_CLIENT_OPTIONS,
+        **keepalive(config.redis_url),
+    }
 
 
 def worker_client(config: StoreConfig) -> redis.Redis:

@@ -1,6 +1,6 @@
 """Helpers for worker tests: enqueue through the store, wait for outcomes.
 
-Real `htq worker` processes come from tests/processes.py.
+Real `htq worker` processes come from tests/support/processes.py.
 """
 
 from __future__ import annotations
