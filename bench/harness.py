@@ -5,8 +5,9 @@
             with services.worker("p1", threads=10):
                 ...
 
-`htq server` and `htq worker` come from tests/support/processes.py, Valkey from tests/support/redis_server.py;
-bench's own helpers (bench.target, bench.ceilings, bench.load waiters) run through `child`.
+`htq server` and `htq worker` come from tests/support/processes.py, Valkey from
+tests/support/redis_server.py; bench's own helpers (bench.target, bench.ceilings, bench.load
+waiters) run through `child`.
 """
 
 from __future__ import annotations

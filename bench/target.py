@@ -2,8 +2,8 @@
 
     python -m bench.target --port 0     # prints "ready <port>" once listening
 
-tests/support/target.py is the tests' target: a thread per connection, disconnects noticed by polling
-every 50 ms. A benchmark needs one that outruns a worker and notices a disconnect the moment
+tests/support/target.py is the tests' target: a thread per connection, disconnects noticed by
+polling every 50 ms. A benchmark needs one that outruns a worker and notices a disconnect the moment
 it happens, so this one is an asyncio protocol: `connection_lost` fires on the client's FIN.
 
 Every request (any method, any path) answers 200 `{"ok": true}` (DELETE: 204). Its query may
