@@ -105,15 +105,61 @@ def _parsing_usage(doc: str) -> str:
 _USAGE = _parsing_usage(__doc__ or "")
 
 
+# What each command does, for its own help (`htq <command> -h`).
+_PURPOSE = {
+    "server": "Run the HTTP REST interface (the API that queues, shows and cancels requests).",
+    "worker": "Send the queued requests in the background and store their responses.",
+    "up": "Run the server and a worker in one process, on an embedded Valkey unless --redis.",
+    "tui": "Watch, submit and cancel requests in the terminal, through the server's API.",
+}
+
+
+def command_help(command: str) -> str:
+    """One line on what the command does, its usage and only its options."""
+    doc = __doc__ or ""
+    usage = next(
+        line.strip() for line in doc.splitlines() if line.strip().startswith(f"htq {command} ")
+    )
+    options = [
+        line
+        for line in doc.splitlines()
+        if line.startswith("    -") and _option_name(line) in _ALLOWED[command] | {"--help"}
+    ]
+    env = "Each option can also be set as HTQ_<NAME> (e.g. HTQ_REDIS); see `htq -h`."
+    return "\n".join(
+        [_PURPOSE[command], "", "Usage:", f"    {usage}", "", "Options:", *options, "", env]
+    )
+
+
+def _option_name(line: str) -> str:
+    return next((word for word in line.split() if word.startswith("--")), "").rstrip(",")
+
+
+def _known_options() -> set[str]:
+    return {_option_name(line) for line in (__doc__ or "").splitlines() if line.startswith("    -")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PURPOSE and any(arg in ("-h", "--help") for arg in argv[1:]):
+        print(command_help(argv[0]))
+        return 0
+    unknown = [
+        arg.split("=", 1)[0]
+        for arg in argv
+        if arg.startswith("--") and arg.split("=", 1)[0] not in _known_options()
+    ]
+    if unknown:
+        print(f"htq: unknown option {unknown[0]} (see htq -h)", file=sys.stderr)
+        return 2
     try:
         args: dict[str, Any] = docopt(_USAGE, argv=argv, default_help=False)
     except DocoptExit:
         usage = (__doc__ or "").split("\n\n")[1]
+        what = f"not a valid command line: htq {' '.join(argv)}" if argv else "which command?"
         print(
-            f"htq: not a valid command line: htq {' '.join(argv)}\n\n{usage}\n\n"
-            "See `htq -h` for every command and option.",
+            f"htq: {what}\n\n{usage}\n\nSee `htq -h` for every command and option, "
+            "`htq <command> -h` for one.",
             file=sys.stderr,
         )
         return 2

@@ -184,3 +184,34 @@ def test_the_readme_shows_the_help_as_it_is() -> None:
     start = readme.index("$ htq -h\n") + len("$ htq -h\n")
     shown = readme[start : readme.index("```", start)].rstrip("\n")
     assert shown == htq("-h").stdout.rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    ("command", "has", "lacks"),
+    [
+        ("server", "--port", "--threads"),
+        ("worker", "--threads", "--port"),
+        ("up", "--data-dir", "--url"),
+        ("tui", "--url", "--redis"),
+    ],
+)
+def test_each_command_has_a_help_of_its_own(command: str, has: str, lacks: str) -> None:
+    for flag in ("-h", "--help"):
+        result = htq(command, flag)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0].endswith(".") and f"    htq {command} " in result.stdout
+        options = [line.split()[0] for line in lines if line.startswith("    --")]
+        assert has in options and lacks not in options
+
+
+def test_an_unknown_option_is_named() -> None:
+    result = htq("worker", "--bogus", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "htq: unknown option --bogus (see htq -h)"
+
+
+def test_plain_htq_shows_the_usage() -> None:
+    result = htq()
+    assert result.returncode == 2
+    assert result.stderr.startswith("htq: which command?") and "Usage:" in result.stderr
