@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -93,7 +94,21 @@ def test_redis_unreachable_at_start_names_the_address(command: str) -> None:
     )
     assert result.returncode == 1
     assert f"cannot reach Redis at 127.0.0.1:{port}" in result.stderr
+    assert "`htq up`" in result.stderr and "--redis" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["server", "worker"])
+def test_a_port_that_is_not_redis_fails_in_seconds(command: str) -> None:
+    """Something listens there (an HTTP server, say) but never answers as Redis would."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        extra = ["--port", str(free_port())] if command == "server" else []
+        started = time.monotonic()
+        result = htq(command, "--redis", f"127.0.0.1:{port}", *extra)
+    assert result.returncode == 1 and time.monotonic() - started < 15
+    (said,) = result.stderr.strip().splitlines()
+    assert said.startswith(f"htq {command}: cannot reach Redis at 127.0.0.1:{port}")
 
 
 def test_server_prints_the_spec_lines_and_serves(redis_url: str) -> None:

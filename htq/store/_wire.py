@@ -57,7 +57,10 @@ def unreachable(url: str) -> str | None:
         client.ping()
         return None
     except (redis.RedisError, OSError) as exc:
-        return f"cannot reach Redis at {describe_redis(url)} ({exc})"
+        return (
+            f"cannot reach Redis at {describe_redis(url)} ({exc}). Start it, name another "
+            "with --redis, or run `htq up` for an embedded one."
+        )
     finally:
         client.close()
 
