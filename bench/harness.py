@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator, Mapping
@@ -39,9 +40,16 @@ def child(module: str, *args: str, env: Mapping[str, str] | None = None) -> HtqP
     return HtqProcess(list(args), "ready", module=module, env=env)
 
 
-def ready_port(process: HtqProcess) -> str:
-    """The port a bench helper announced in its `ready <port>` line."""
-    line = process.wait_for_line("ready", 0) or ""
+def ready_port(process: HtqProcess, timeout: float = 15.0) -> str:
+    """The port a bench helper announced in its `ready <port>` line, or an error that says the
+    helper did not (with what it printed). The helper's start only waited for "ready" to show
+    up in its output: the rest of that line may still be on its way."""
+    line = process.line_starting("ready ", timeout) or ""
+    if not re.fullmatch(r"ready [0-9]+", line.strip()):
+        raise RuntimeError(
+            f"`{' '.join(process.argv[2:])}` did not announce `ready <port>` "
+            f"(exit {process.process.poll()}):\n{process.output()}"
+        )
     return line.split()[1]
 
 

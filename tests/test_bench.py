@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ROOT
+from bench.harness import ready_port
+from tests.support.processes import ROOT, HtqProcess
 
 EXPECTED = {
     "enqueue": {"enqueue.rps", "enqueue.p50", "enqueue.p99", "enqueue.rps2", "enqueue.p99_2"},
@@ -56,3 +57,21 @@ def test_a_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     assert results["scenarios"]["waiters"]["data"]["answers"]["answered"] == 50
     assert (doc.read_text() if doc.exists() else None) == doc_before  # full runs only
     assert (tmp_path / "smoke.png").exists() or "chart skipped" in output
+
+
+def test_a_helper_port_is_read_once_its_line_is_whole() -> None:
+    helper = HtqProcess(["4321"], "ready", module="tests.support.slow_ready")
+    try:
+        assert ready_port(helper) == "4321"
+    finally:
+        helper.stop()
+
+
+def test_a_helper_that_does_not_start_says_so() -> None:
+    # "Address already in use" has "ready" in it: the start is fooled, not ready_port.
+    helper = HtqProcess(["fail"], "ready", module="tests.support.slow_ready")
+    try:
+        with pytest.raises(RuntimeError, match="did not announce `ready <port>`"):
+            ready_port(helper, timeout=2)
+    finally:
+        helper.stop()

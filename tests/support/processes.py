@@ -145,6 +145,12 @@ class HtqProcess:
             lambda: next((line for line in self.lines if text in line), None), timeout
         )
 
+    def line_starting(self, prefix: str, timeout: float = 10.0) -> str | None:
+        """The first complete output line that starts with `prefix`, waiting up to `timeout`."""
+        return self._until(
+            lambda: next((line for line in self.lines if line.startswith(prefix)), None), timeout
+        )
+
     def count(self, text: str) -> int:
         """How many output lines contain `text`."""
         with self._changed:
