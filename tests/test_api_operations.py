@@ -68,6 +68,7 @@ def test_redis_down_is_503_and_the_server_recovers(
             ):
                 assert response.status_code == 503, response.text
                 assert response.json()["error"] == "unavailable"
+                assert ".." not in response.json()["message"]
             valkey.start()
             until(lambda: post(api, {"url": TUTORIAL_URL}).status_code == 303, timeout=10)
             assert api.get(f"/{uuid}/status/").json() == {"status": "queued"}, "data kept"

@@ -184,6 +184,11 @@ async def test_filter_by_status_and_by_url_text(
         assert {i["status"] for i in table(app).items.values()} == {"error"}
         await pilot.press("1", "slash", *tag)
         await until(pilot, lambda: set(table(app).items) == {ok, refused})
+        info = str(app.screen.query_one("#list-info", Static).render())
+        assert info.startswith("2 matches · "), info
+        await pilot.press("x")
+        await until(pilot, lambda: not table(app).items)
+        assert str(app.screen.query_one("#list-info", Static).render()).startswith("no match")
         await pilot.press("escape")  # clears the text filter
         assert _main(app).text_filter == ""
 
@@ -251,6 +256,12 @@ async def test_the_form_shows_the_api_message_beside_the_field(server: HtqProces
         await pilot.press("ctrl+s")
         error = app.screen.query_one("#headers-error", Label)
         await until(pilot, lambda: "cannot be set" in str(error.content))
+        app.screen.query_one("#headers").text = ""  # type: ignore[attr-defined]
+        app.screen.query_one("#timeout", Input).value = "0"
+        await pilot.press("ctrl+s")
+        error = app.screen.query_one("#timeout-error", Label)
+        await until(pilot, lambda: "seconds, not 0" in str(error.content))
+        assert "not 0.0" not in str(error.content), "said as the user typed it"
 
 
 async def test_copy_as_curl_and_delete_response(

@@ -54,6 +54,10 @@ def test_timeout_ends_the_request(store: Store, target: Target, worker: Worker) 
     response = store.response(uuid).resource
     assert response is not None
     assert "0.5 seconds" in response["message"]
+    one = enqueue(store, url=f"{target.url}/delay/10", timeout=1)
+    assert done(store, one) is Status.TIMEOUT
+    answer = store.response(one).resource
+    assert answer is not None and answer["message"].endswith("timeout of 1 second.")
     assert target.wait_for_disconnect(5, "/delay/10") is not None
 
 

@@ -152,7 +152,8 @@ def _as_htq_error(exc_info: Any, status_code: int, reason: str) -> HtqError:
     if isinstance(exc, HtqError):
         return exc
     if isinstance(exc, REDIS_DOWN):
-        return StoreUnavailable(f"The store (Redis) cannot be reached: {exc}. Try again shortly.")
+        cause = str(exc).rstrip(".")
+        return StoreUnavailable(f"The store (Redis) cannot be reached: {cause}. Try again shortly.")
     error = HtqError(reason or "Internal error.")
     if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
         error.message = exc.log_message % exc.args if exc.args else exc.log_message

@@ -134,7 +134,8 @@ def outcome(uuid: str, status: Status, started: float, message: str) -> dict[str
 
 
 def timeout_message(spec: RequestSpec) -> str:
-    return f"No complete response within the request's timeout of {spec.timeout:g} seconds."
+    unit = "second" if spec.timeout == 1 else "seconds"
+    return f"No complete response within the request's timeout of {spec.timeout:g} {unit}."
 
 
 def describe(exc: BaseException) -> str:

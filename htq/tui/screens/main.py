@@ -144,7 +144,8 @@ class MainScreen(RequestScreen):
         if isinstance(total, int):
             info += f" of {total:,}"
         if self.text_filter:
-            info = f"{matching:,} match · {info}"
+            found = "no match" if not matching else f"{matching:,} match" + "es" * (matching > 1)
+            info = f"{found} · {info}"
         return info
 
     # -- the request actions' hooks ------------------------------------------------------

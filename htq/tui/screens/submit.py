@@ -120,7 +120,8 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
         timeout = self.query_one("#timeout", Input).value.strip()
         if timeout:
             try:
-                payload["timeout"] = float(timeout)
+                seconds = float(timeout)
+                payload["timeout"] = int(seconds) if seconds.is_integer() else seconds
             except ValueError:
                 message = f"The timeout must be a number of seconds, not {timeout!r}."
                 raise FieldError("timeout", message) from None
