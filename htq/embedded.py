@@ -35,6 +35,8 @@ def port_for(data_dir: Path) -> int | None:
     except (OSError, ValueError):
         return None
     with socket.socket() as sock:
+        # As Valkey binds it: connections of the last run may linger in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
