@@ -235,8 +235,30 @@ async def test_unreachable_server_at_start_is_shown_not_fatal() -> None:
     async with running(f"http://127.0.0.1:{free_port()}/") as (app, pilot):
         await until(pilot, lambda: app.connection.reach is Reach.OFFLINE)
         assert table(app).row_count == 0
+        waiting = app.screen.query_one("#waiting", Static)
+        await until(pilot, lambda: "make run" in str(waiting.render()))
+        assert waiting.display and not table(app).display, "how to start one, not an empty table"
         await pilot.press("n")  # the app still works
         assert isinstance(app.screen, SubmitScreen)
+
+
+async def test_a_server_that_comes_up_replaces_the_advice(redis_url: str, prefix: str) -> None:
+    port = free_port()
+    async with running(f"http://127.0.0.1:{port}/") as (app, pilot):
+        waiting = app.screen.query_one("#waiting", Static)
+        await until(pilot, lambda: waiting.display)
+        process = start_server(redis_url, prefix, port=port)
+        try:
+            await until(pilot, lambda: app.connection.reach is Reach.ONLINE)
+            await until(pilot, lambda: not waiting.display and table(app).display)
+        finally:
+            process.stop()
+
+
+async def test_ctrl_c_quits() -> None:
+    async with running(f"http://127.0.0.1:{free_port()}/") as (app, pilot):
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running)
 
 
 async def test_the_form_shows_the_api_message_beside_the_field(server: HtqProcess) -> None:

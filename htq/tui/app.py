@@ -42,6 +42,7 @@ class HtqApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?", tooltip="List every key"),
         Binding("q", "quit", "Quit", tooltip="Leave htq tui"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="Leave htq tui"),
     ]
 
     connection: reactive[Connection] = reactive(Connection)
@@ -89,9 +90,13 @@ class HtqApp(App[int]):
                 )
             return
         if reach is not self.connection.reach:
+            kept = (
+                "The last data stays on screen"
+                if self.stats is not None
+                else "Start one with `make run` or `htq up`"
+            )
             self.notify(
-                f"{error.message.rstrip('.')}. The last data stays on screen; retrying every "
-                f"{self.config.interval:g} s.",
+                f"{error.message.rstrip('.')}. {kept}; retrying every {self.config.interval:g} s.",
                 title="Server unreachable" if reach is Reach.OFFLINE else "Redis unavailable",
                 severity="warning",
                 markup=False,

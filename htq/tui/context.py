@@ -19,6 +19,7 @@ class HtqContext(Protocol):
     config: TuiConfig
     api: ApiClient
     clock: Callable[[], float]
+    stats: dict[str, Any] | None  # the server's last counts; None until it first answered
 
     def reached(self, stats: dict[str, Any] | None = None) -> None:
         """The server answered (with its stats, when they were asked for)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from textual import work
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from htq.models import ANSWERED, Status
@@ -41,6 +43,13 @@ class RequestScreen(Screen[None]):
         popped screen leaves the stack before Textual starts to remove its widgets.
         """
         return self.is_attached and self in self.app.screen_stack
+
+    def when_live(self, show: Callable[[], None]) -> None:
+        """Run `show` (which fills widgets) unless this screen is gone or going: the app may
+        be quitting, its widgets removed while the screen still stands in the stack."""
+        if self.live:
+            with contextlib.suppress(NoMatches):
+                show()
 
     def current_request(self) -> dict[str, Any] | None:
         """The request the actions apply to."""

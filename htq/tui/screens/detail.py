@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
@@ -12,6 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
 
 from htq.models import ANSWERED, Status
@@ -73,6 +75,10 @@ class DetailScreen(RequestScreen):
     @work(exclusive=True, group="follow")
     async def follow(self) -> None:
         """Fetch the request; until it is done, long-poll its response; then show the outcome."""
+        with contextlib.suppress(NoMatches):  # the screen was taken down meanwhile
+            await self._follow()
+
+    async def _follow(self) -> None:
         interval = self.htq.config.interval
         wait = min(max(interval, 0.5), MAX_WAIT)
         while True:

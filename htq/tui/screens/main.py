@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -13,7 +14,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.worker import Worker
 
 from htq.models import Status
-from htq.tui.api import ApiError
+from htq.tui.api import ApiError, Page
 from htq.tui.screens.base import REQUEST_BINDINGS, RequestScreen
 from htq.tui.screens.detail import DetailScreen
 from htq.tui.screens.submit import SubmitScreen
@@ -89,6 +90,7 @@ class MainScreen(RequestScreen):
             placeholder="filter by URL text (enter: keep, esc: clear)", id="find", compact=True
         )
         yield RequestTable(id="requests")
+        yield Static(id="waiting")
         yield Footer()
 
     @property
@@ -117,12 +119,17 @@ class MainScreen(RequestScreen):
                 api.list(self.status_filter, PAGE_SIZE, self._pages[-1]), api.stats()
             )
         except ApiError as exc:
-            if self.live:
-                self.htq.failed(exc)
-                self.table.refresh_ages(self.htq.clock())  # the last data stays, and ages on
+            self.when_live(partial(self._failed, exc))
             return
-        if not self.live:
-            return
+        self.when_live(partial(self._loaded, page, stats))
+
+    def _failed(self, error: ApiError) -> None:
+        self.htq.failed(error)
+        self.table.refresh_ages(self.htq.clock())  # the last data stays, and ages on
+        self._waiting(error)
+
+    def _loaded(self, page: Page, stats: dict[str, Any]) -> None:
+        self._waiting(None)
         self.htq.reached(stats)
         self.loaded, self._next_page = page.items, page.cursor
         self.query_one(StatusTabs).counts = {**stats.get("counts", {}), "total": stats.get("total")}
@@ -134,6 +141,20 @@ class MainScreen(RequestScreen):
         shown = [item for item in self.loaded if not needle or needle in _haystack(item)]
         self.table.sync(shown, self.htq.clock())
         self.query_one("#list-info", Static).update(self._describe(len(shown)))
+
+    def _waiting(self, error: ApiError | None) -> None:
+        """Before the server ever answered: say how to start one, instead of an empty table."""
+        waiting = self.query_one("#waiting", Static)
+        shown = error is not None and self.htq.stats is None
+        waiting.set_class(shown, "-shown")
+        self.table.display = not shown
+        if error is not None and shown:
+            waiting.update(
+                f"No htq server answers at {self.htq.config.url} ({error.message.rstrip('.')}).\n\n"
+                "Start one in another terminal: `make run` in htq's folder, or `htq up`.\n"
+                "Another address: `htq tui --url http://host:port/`.\n\n"
+                f"Trying again every {self.htq.config.interval:g} s..."
+            )
 
     def _describe(self, matching: int) -> str:
         """`1-200 of 1,011` (the rows of this page among all of this status), and the matches."""
