@@ -158,6 +158,30 @@ async def test_detail_shows_the_response_body(
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
+async def test_detail_follows_the_request_after_it_is_done(
+    server: HtqProcess, target: Target, tag: str
+) -> None:
+    # Slow to answer (a worker may be running): it stays queued or pending.
+    uuid = queue(server, url=f"{target.url}/delay/30/{tag}", id=tag)
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: uuid in table(app).items)
+        table(app).select(uuid)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        screen = app.screen
+        title = screen.query_one("#detail-title", Static)
+        await until(pilot, lambda: "queued" in text(title) or "pending" in text(title))
+        ages = {text(screen.query_one("#request", Static)).split("ago")[0]}
+        replacement = queue(server, url=f"{target.url}/delay/30/{tag}/2", id=tag)
+        await until(pilot, lambda: "canceled" in text(title))  # replaced: canceled, live
+        await until(pilot, lambda: "replaced" in text(screen.query_one("#request", Static)))
+        await until(
+            pilot, lambda: text(screen.query_one("#request", Static)).split("ago")[0] not in ages
+        )  # the age moves on
+        assert replacement[:8] in text(screen.query_one("#request", Static))
+    httpx.delete(f"{server.url}{replacement}/")  # a worker need not sit on it
+
+
 async def test_cancel_a_slow_request(
     server: HtqProcess, worker: HtqProcess, target: Target, tag: str
 ) -> None:

@@ -38,6 +38,7 @@ class DetailScreen(RequestScreen):
         self.request = request
         self.response: dict[str, Any] | None = None
         self.note = ""  # why there is no response to show (yet)
+        self._answered: Status | None = None  # the status whose response is on screen
 
     def compose(self) -> ComposeResult:
         yield ServerBar(self.htq.config.url)
@@ -61,9 +62,11 @@ class DetailScreen(RequestScreen):
         return self.request
 
     def changed(self, uuid: str) -> None:
+        self._answered = None  # show the outcome again, whatever it is now
         self.follow()
 
     def action_refresh(self) -> None:
+        self._answered = None
         self.follow()
         self.notify("Refreshing…", timeout=1.5)
 
@@ -93,8 +96,10 @@ class DetailScreen(RequestScreen):
                 await asyncio.sleep(interval)
                 continue
             self.htq.reached()
-            if done:
+            if not self.live:
                 return
+            if done:  # still followed: it may be canceled or replaced, and it ages
+                await asyncio.sleep(interval)
 
     async def _step(self, wait: float) -> bool:
         """One look at the request; True once it is done and its outcome is shown."""
@@ -105,6 +110,8 @@ class DetailScreen(RequestScreen):
         self.request = request
         self.render_request()
         status = fmt.parse_status(self.request.get("status"))
+        if status is self._answered:
+            return True  # its outcome is on screen already
         if status is Status.CANCELED:
             self.response, self.note = None, "Canceled: there is no response."
         elif status in ANSWERED:
@@ -118,9 +125,14 @@ class DetailScreen(RequestScreen):
             self.response = None
             self.note = "Waiting for a worker…" if status is Status.QUEUED else "Being sent…"
             self.render_response()
-            await api.response(self.uuid, wait)  # returns early once done; the next step shows it
+            try:  # returns early once done; the next step shows how it ended
+                await api.response(self.uuid, wait)
+            except ApiError as exc:
+                if not exc.not_found:  # 404: it ended with no response (canceled, replaced)
+                    raise
             return not self.live
         if self.live:
+            self._answered = status
             self.render_response()
         return True
 
@@ -153,6 +165,8 @@ def _request_view(request: dict[str, Any], now: float) -> RenderableType:
     ]
     if request.get("id") is not None:
         facts.append(f"id {request['id']}")
+    if request.get("replaced_by"):
+        facts.append(f"replaced by {fmt.short_uuid(str(request['replaced_by']))}")
     headers = request.get("headers") or {}
     content_type = fmt.header_value(headers, "content-type")
     parts: list[RenderableType] = [line, Text(" · ".join(facts), style="dim")]
