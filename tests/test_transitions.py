@@ -3,6 +3,7 @@ what it refuses (a stale fencing token, a request in the wrong status)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -194,4 +195,6 @@ def test_delete_response_keeps_the_status(store: Store) -> None:
     store.complete(claim, answer(claim.uuid))
     assert store.run(store.ops.delete_response(claim.uuid))
     assert store.status(claim.uuid) is Status.SUCCESS and store.response(claim.uuid).raw is None
+    summary = json.loads(field(store, claim.uuid, "summary") or "{}")
+    assert summary["deleted"] is True and summary["code"] == 200, "listings say it is gone"
     assert not store.run(store.ops.delete_response(claim.uuid))

@@ -20,6 +20,7 @@ from htq.models import Status
 from htq.store import Store
 from htq.tui import HtqApp, create_app
 from htq.tui.commands import declared_bindings
+from htq.tui.screens.confirm import ConfirmScreen
 from htq.tui.screens.detail import DetailScreen
 from htq.tui.screens.help import HelpScreen
 from htq.tui.screens.main import MainScreen
@@ -327,6 +328,11 @@ async def test_copy_as_curl_and_delete_response(
                     break
                 await pilot.pause(0.05)
         assert answer.status_code == 404
+        await until(pilot, lambda: (table(app).items[uuid].get("result") or {}).get("deleted"))
+        assert "deleted" in str(table(app).get_cell(uuid, "elapsed"))
+        await pilot.press("d")  # nothing left to delete: said at once, not asked
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, ConfirmScreen)
 
 
 async def test_help_lists_every_key_and_the_palette_offers_the_actions(server: HtqProcess) -> None:

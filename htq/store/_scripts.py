@@ -183,9 +183,17 @@ local uuid, now, ttl = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 return cancel(REQ, uuid, now, ttl)
 """
 
+# The listing's summary keeps the code and timing, and says the response is gone.
 _DELETE_RESPONSE = """
 local uuid = ARGV[3]
-return redis.call('HDEL', REQ, 'response')
+local deleted = redis.call('HDEL', REQ, 'response')
+local summary = redis.call('HGET', REQ, 'summary')
+if deleted == 1 and summary then
+  local shown = cjson.decode(summary)
+  shown['deleted'] = true
+  redis.call('HSET', REQ, 'summary', cjson.encode(shown))
+end
+return deleted
 """
 
 # Entries stuck in `claiming` (a worker died between BLMOVE and its claim) go back to the queue

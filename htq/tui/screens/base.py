@@ -55,6 +55,11 @@ class RequestScreen(Screen[None]):
         """The request the actions apply to."""
         raise NotImplementedError
 
+    def response_deleted(self) -> bool:
+        """True if the current request's response is known to be deleted (as listings say)."""
+        request = self.current_request() or {}
+        return bool((request.get("result") or {}).get("deleted"))
+
     def changed(self, uuid: str) -> None:
         """A request was changed by an action here: show its new state."""
         raise NotImplementedError
@@ -95,6 +100,9 @@ class RequestScreen(Screen[None]):
         uuid, short, status = chosen
         if status not in ANSWERED:
             self.notify(f"{short} has no stored response ({status}).", severity="warning")
+            return
+        if self.response_deleted():
+            self.notify(f"The response of {short} was deleted already.", severity="warning")
             return
         self.app.push_screen(
             ConfirmScreen(f"Delete the stored response of {short}?", yes="Delete", no="Keep"),

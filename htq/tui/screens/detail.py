@@ -61,6 +61,9 @@ class DetailScreen(RequestScreen):
     def current_request(self) -> dict[str, Any] | None:
         return self.request
 
+    def response_deleted(self) -> bool:
+        return self._answered in ANSWERED and self.response is None
+
     def changed(self, uuid: str) -> None:
         self._answered = None  # show the outcome again, whatever it is now
         self.follow()

@@ -149,7 +149,11 @@ def _cells(item: dict[str, Any], now: float, url_width: int) -> dict[str, Any]:
         "url": _url(item, url_width),
         "status": fmt.status_text(item.get("status")),
         "code": fmt.code_text(result.get("code")),
-        "elapsed": Text(fmt.elapsed(result.get("elapsed")), justify="right"),
+        "elapsed": (
+            Text("deleted", style="dim italic", justify="right")
+            if result.get("deleted")
+            else Text(fmt.elapsed(result.get("elapsed")), justify="right")
+        ),
         "age": fmt.age(item.get("time"), now),
     }
 
