@@ -216,6 +216,18 @@ async def test_filter_by_status_and_by_url_text(
         assert str(app.screen.query_one("#list-info", Static).render()).startswith("no match")
         await pilot.press("escape")  # clears the text filter
         assert _main(app).text_filter == ""
+        assert "Could not connect" in str(table(app).get_cell(refused, "url")), "why it failed"
+
+
+async def test_the_users_id_is_shown_and_found(server: HtqProcess, tag: str) -> None:
+    mine = queue(server, url=f"http://127.0.0.1:9/{tag}", id=f"invoice-{tag}")
+    other = queue(server, url=f"http://127.0.0.1:9/other/{tag}")
+    async with running(server.url or "") as (app, pilot):
+        await pilot.press("1")
+        await until(pilot, lambda: {mine, other} <= set(table(app).items))
+        assert str(table(app).get_cell(mine, "url")).startswith(f"invoice-{tag} ")
+        await pilot.press("slash", *f"invoice-{tag}", "enter")
+        await until(pilot, lambda: set(table(app).items) == {mine})
 
 
 async def test_new_rows_keep_the_selected_row_where_it_is(

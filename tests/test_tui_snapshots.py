@@ -23,6 +23,7 @@ from htq.store import Store
 from htq.tui import HtqApp, create_app
 from htq.tui.screens.detail import DetailScreen
 from htq.tui.widgets.request_table import RequestTable
+from htq.tui.widgets.status_tabs import StatusTabs
 
 SIZE = (120, 35)
 SHOWN_URL = "http://htq.test:5000/"
@@ -185,3 +186,19 @@ def test_help_screen(snap_compare: Snap, app: HtqApp) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_main_screen_at_80_by_24(snap_compare: Snap, app: HtqApp) -> None:
+    """The smallest terminal htq promises to fit: every tab and the footer's ? and q show."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        tabs = pilot.app.screen.query_one(StatusTabs)
+        shown = tabs.render()
+        assert shown.cell_length <= tabs.size.width and "7 canc" in shown.plain
+        keys = {getattr(key, "key", ""): key for key in pilot.app.screen.query("FooterKey")}
+        for key in ("question_mark", "q"):
+            region = keys[key].region
+            assert region.width and region.right <= 80, f"{key} is cut off"
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -22,9 +22,10 @@ from htq.tui.screens.confirm import ConfirmScreen
 #: The keys of the actions on one request; each screen places them among its own.
 REQUEST_BINDINGS: list[BindingType] = [
     Binding("c", "cancel_request", "Cancel", tooltip="Cancel it (a stored response goes too)"),
-    Binding("d", "delete_response", "Delete response", tooltip="Delete the stored response"),
-    Binding("y", "copy_curl", "Copy curl", tooltip="Copy the request as a curl command"),
-    Binding("r", "refresh", "Refresh", tooltip="Ask the server again now"),
+    Binding("d", "delete_response", "Delete resp.", tooltip="Delete the stored response"),
+    Binding("y", "copy_curl", "Curl", tooltip="Copy the request as a curl command"),
+    # Not in the footer (the screens refresh by themselves), in the help and palette.
+    Binding("r", "refresh", "Refresh", show=False, tooltip="Ask the server again now"),
 ]
 
 

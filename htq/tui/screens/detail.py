@@ -48,7 +48,7 @@ class DetailScreen(RequestScreen):
             yield Static(id="request")
             yield Static("Response", classes="section")
             yield Static(id="response")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()

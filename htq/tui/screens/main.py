@@ -44,7 +44,7 @@ class MainScreen(RequestScreen):
         Binding("enter", "open", "Open", tooltip="Show the request and its response"),
         Binding("n", "submit", "New", tooltip="Queue a new request"),
         *REQUEST_BINDINGS,
-        Binding("slash", "find", "Filter", key_display="/", tooltip="Filter by URL text"),
+        Binding("slash", "find", "Filter", key_display="/", tooltip="Filter by URL or id text"),
         Binding(
             "escape",
             "clear_find",
@@ -87,11 +87,13 @@ class MainScreen(RequestScreen):
             yield StatusTabs(id="tabs")
             yield Static(id="list-info")
         yield Input(
-            placeholder="filter by URL text (enter: keep, esc: clear)", id="find", compact=True
+            placeholder="filter by URL or id text (enter: keep, esc: clear)",
+            id="find",
+            compact=True,
         )
         yield RequestTable(id="requests")
         yield Static(id="waiting")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> RequestTable:
@@ -266,4 +268,6 @@ class MainScreen(RequestScreen):
 
 
 def _haystack(item: dict[str, Any]) -> str:
-    return f"{item.get('method', '')} {item.get('url', '')} {item.get('uuid', '')}".lower()
+    """What `/` searches: the method, URL, uuid and the user's own `id`."""
+    fields = (item.get("method"), item.get("url"), item.get("uuid"), item.get("id"))
+    return " ".join(str(field) for field in fields if field is not None).lower()

@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
+from htq.models import Status
 from htq.tui import format as fmt
 
 #: (key, label, width); the URL takes whatever width is left.
@@ -159,6 +160,19 @@ def _cells(item: dict[str, Any], now: float, url_width: int) -> dict[str, Any]:
 
 
 def _url(item: dict[str, Any], width: int) -> Text:
-    text = Text(str(item.get("url", "")), no_wrap=True, overflow="ellipsis")
+    """The URL, after the user's `id` if it has one, and before why it failed if it did."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if item.get("id") is not None:
+        text.append(f"{item['id']} ", style="cyan")
+    text.append(str(item.get("url", "")))
+    reason = (item.get("result") or {}).get("message")
+    if reason and item.get("status") in (Status.ERROR, Status.TIMEOUT):
+        text.append(f"  {_short(str(reason))}", style="dim")
     text.truncate(width, overflow="ellipsis", pad=True)
     return text
+
+
+def _short(reason: str) -> str:
+    """A failure's gist: its first clause ("Could not connect: [Errno 111] ..." -> "Could not
+    connect")."""
+    return reason.split(":", 1)[0].split(" (", 1)[0].rstrip(".")
