@@ -249,6 +249,25 @@ async def test_new_rows_keep_the_selected_row_where_it_is(
         assert rows.cursor_row - int(rows.scroll_y) == on_screen  # the view did not move
 
 
+async def test_a_burst_does_not_push_the_selected_row_off_the_page(
+    server: HtqProcess, tag: str
+) -> None:
+    for number in range(40):
+        queue(server, url=f"http://127.0.0.1:9/{tag}-{number}")
+    async with running(server.url or "") as (app, pilot):
+        rows = table(app)
+        await pilot.press("1")  # every status: a worker may be running
+        await until(pilot, lambda: rows.row_count >= 40)
+        rows.move_cursor(row=30)
+        await pilot.pause()
+        chosen, on_screen = rows.selected_uuid, rows.cursor_row - int(rows.scroll_y)
+        burst = [queue(server, url=f"http://127.0.0.1:9/{tag}-new{n}") for n in range(230)]
+        await until(pilot, lambda: all(uuid in rows.items for uuid in burst), timeout=20)
+        await pilot.pause()
+        assert chosen in rows.items and rows.selected_uuid == chosen, "still there, still chosen"
+        assert rows.cursor_row - int(rows.scroll_y) == on_screen  # the view did not move
+
+
 async def test_server_down_then_back(redis_url: str, prefix: str, tag: str) -> None:
     port = free_port()
     process = start_server(redis_url, prefix, port=port)

@@ -24,6 +24,9 @@ from htq.tui.widgets.status_tabs import FILTERS, StatusTabs, filter_name
 
 #: Requests shown at once; `[` and `]` page through the rest.
 PAGE_SIZE = 200
+#: The most one listing asks for (the server's limit): a page grows to this while new requests
+#: arrive above a selected row, so the row stays.
+MAX_PAGE = 1000
 
 
 def _filter_bindings() -> list[BindingType]:
@@ -116,14 +119,31 @@ class MainScreen(RequestScreen):
     async def load(self) -> None:
         """Fetch the current page and the counts, then show them."""
         api = self.htq.api
+        size, selected = self._page_size(), self.table.selected_uuid
         try:
             page, stats = await asyncio.gather(
-                api.list(self.status_filter, PAGE_SIZE, self._pages[-1]), api.stats()
+                api.list(self.status_filter, size, self._pages[-1]), api.stats()
             )
+            # More arrived above the selected row than the page had room for: a longer page
+            # brings it back (at most MAX_PAGE rows), so it never drops out from under the user.
+            while size > PAGE_SIZE and size < MAX_PAGE and page.cursor and selected:
+                if any(item["uuid"] == selected for item in page.items):
+                    break
+                size = min(MAX_PAGE, size * 2)
+                page = await api.list(self.status_filter, size, None)
         except ApiError as exc:
             self.when_live(partial(self._failed, exc))
             return
         self.when_live(partial(self._loaded, page, stats))
+
+    def _page_size(self) -> int:
+        """A page of the newest requests reaches PAGE_SIZE rows past the selected one, so that
+        requests arriving above it do not push it off the page (unless it is at the top,
+        where the newest are what the user watches)."""
+        row = self.table.cursor_row
+        if len(self._pages) > 1 or row <= 0:
+            return PAGE_SIZE
+        return min(MAX_PAGE, max(PAGE_SIZE, row + PAGE_SIZE))
 
     def _failed(self, error: ApiError) -> None:
         self.htq.failed(error)
