@@ -107,6 +107,17 @@ def _main(app: HtqApp) -> MainScreen:
     return screen
 
 
+async def open_detail(app: HtqApp, pilot: Pilot[int], uuid: str) -> DetailScreen:
+    """Select a request in the list and open it, as a user does."""
+    await until(pilot, lambda: uuid in table(app).items)
+    table(app).select(uuid)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+    screen = app.screen
+    assert isinstance(screen, DetailScreen) and screen.uuid == uuid
+    return screen
+
+
 def status_of(app: HtqApp, uuid: str) -> str | None:
     item = table(app).items.get(uuid)
     return None if item is None else str(item["status"])
@@ -144,12 +155,7 @@ async def test_detail_shows_the_response_body(
 ) -> None:
     uuid = queue(server, url=f"{target.url}/echo?{tag}", data={"hello": tag})
     async with running(server.url or "") as (app, pilot):
-        await until(pilot, lambda: uuid in table(app).items)
-        table(app).select(uuid)
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
-        screen = app.screen
-        assert isinstance(screen, DetailScreen) and screen.uuid == uuid
+        screen = await open_detail(app, pilot, uuid)
         await until(pilot, lambda: screen.response is not None)
         shown = text(screen.query_one("#response", Static))
         assert "200 OK" in shown
@@ -165,11 +171,7 @@ async def test_detail_follows_the_request_after_it_is_done(
     # Slow to answer (a worker may be running): it stays queued or pending.
     uuid = queue(server, url=f"{target.url}/delay/30/{tag}", id=tag)
     async with running(server.url or "") as (app, pilot):
-        await until(pilot, lambda: uuid in table(app).items)
-        table(app).select(uuid)
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
-        screen = app.screen
+        screen = await open_detail(app, pilot, uuid)
         title = screen.query_one("#detail-title", Static)
         await until(pilot, lambda: "queued" in text(title) or "pending" in text(title))
         ages = {text(screen.query_one("#request", Static)).split("ago")[0]}
