@@ -11,7 +11,6 @@ import tornado.web
 from htq.config import ServerConfig
 from htq.server.handlers import (
     NotFoundHandler,
-    Outage,
     QueueHandler,
     RequestHandler,
     ResponseHandler,
@@ -37,7 +36,6 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         ],
         default_handler_class=NotFoundHandler,
         store=store,
-        outage=Outage(),
         xheaders=config.xheaders,
         max_body=config.max_body,
         read_limit=read_limit(config),

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import re
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -120,31 +119,8 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(value, HtqError):
             return
         if isinstance(value, REDIS_DOWN):
-            self.settings["outage"].failed(value)
-            return
+            return  # the store logs an outage once as it starts and once as it ends
         super().log_exception(typ, value, tb)
-
-    def on_finish(self) -> None:
-        if self.get_status() < 500:
-            self.settings["outage"].over()
-
-
-class Outage:
-    """Whether Redis is away, so an outage is logged once when it starts and once when it ends,
-    not once per call answered 503 meanwhile."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    def failed(self, error: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning("Redis unreachable (%s): answering 503 until it is back", error)
-
-    def over(self) -> None:
-        if self.since is not None:
-            log.warning("Redis is back after %.1f s", time.monotonic() - self.since)
-            self.since = None
 
 
 def _as_htq_error(exc_info: Any, status_code: int, reason: str) -> HtqError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any, TypeVar
 
 import redis.asyncio as aredis
@@ -15,6 +17,7 @@ from htq.store._waiters import DoneWaiters
 from htq.store._wire import AsyncWire, async_client
 
 T = TypeVar("T")
+log = logging.getLogger("htq.store")
 _Batch = list[tuple[Operation[Any], "asyncio.Future[Any]"]]
 
 
@@ -39,6 +42,7 @@ class AsyncStore:
         self._wire = AsyncWire(self.redis.connection_pool)
         self._batch: _Batch = []
         self._sending: set[asyncio.Task[None]] = set()
+        self._outage = Outage()
 
     async def close(self) -> None:
         await self.waiters.close()
@@ -74,6 +78,9 @@ class AsyncStore:
                     replies[n] = reply
         except Exception as exc:  # Redis away: every caller gets the error
             replies = [exc] * len(commands)
+            self._outage.failed(exc)
+        else:
+            self._outage.over()
         start = 0
         for operation, future in batch:
             mine = replies[start : start + len(operation.commands)]
@@ -130,3 +137,21 @@ class AsyncStore:
 
     async def purge(self) -> int:
         return await self.run(self.ops.purge(now_ms(), 1000))
+
+
+class Outage:
+    """Whether Redis is away, so that an outage is logged once as it starts and once as it
+    ends, not once per call that fails meanwhile (each answered 503 by the server)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def failed(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("Redis unreachable (%s): calls fail until it is back", error)
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.warning("Redis is back after %.1f s", time.monotonic() - self.since)
+            self.since = None
