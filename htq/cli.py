@@ -24,6 +24,8 @@ More options:
     --xheaders          Server: trust X-Forwarded-* headers (behind a proxy).
     --processes <n>     Server: processes to fork, 0 = one per core [default: 1].
     --max-body <bytes>  Server: largest request description accepted [default: 10485760].
+    --allowed-hosts <hosts>  Server: more Host names to answer, comma-separated (* any).
+    --cors-origins <origins>  Server: web origins that may call it, comma-separated.
     --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
     --grace <seconds>   Worker: time in-flight requests get after SIGTERM [default: 30].
     --max-response-bytes <bytes>  Worker: cut response bodies above this [default: 10485760].
@@ -67,7 +69,16 @@ from htq.errors import ConfigError
 # Which options each command takes (the `[options]` line accepts all; the rest are refused).
 _COMMON = {"--redis", "--debug", "--prefix", "--ttl"}
 _ALLOWED = {
-    "server": _COMMON | {"--host", "--port", "--xheaders", "--processes", "--max-body"},
+    "server": _COMMON
+    | {
+        "--host",
+        "--port",
+        "--xheaders",
+        "--processes",
+        "--max-body",
+        "--allowed-hosts",
+        "--cors-origins",
+    },
     "worker": _COMMON | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
     "up": _COMMON
     | {
@@ -80,6 +91,8 @@ _ALLOWED = {
         "--trust-env",
         "--xheaders",
         "--max-body",
+        "--allowed-hosts",
+        "--cors-origins",
         "--data-dir",
     },
     "tui": {"--url", "--interval"},
@@ -233,7 +246,14 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         xheaders=bool(options["--xheaders"]),
         processes=number("--processes", options["--processes"], int, low=0, high=256),
         max_body=number("--max-body", options["--max-body"], int, low=1024),
+        allowed_hosts=_listed(options["--allowed-hosts"]),
+        cors_origins=_listed(options["--cors-origins"]),
     )
+
+
+def _listed(raw: str | None) -> tuple[str, ...]:
+    """A comma-separated option's values."""
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
 def worker_config(options: dict[str, Any]) -> WorkerConfig:

@@ -6,6 +6,7 @@ HtqError                 every error htq raises on purpose
 │   ├── InvalidField         422 a field has a bad value (`field` names it), or is unknown
 │   ├── BodyTooLarge         413 the body is over the size limit
 │   ├── UnsupportedMediaType 415 the body is not JSON
+│   ├── Forbidden            403 a web page whose origin may not call the API
 │   └── NotFound             404 no such request, or no response (yet, or any more)
 ├── StoreUnavailable     503 Redis cannot be reached
 └── ConfigError          a bad option value or setting (the CLI prints it and exits 2)
@@ -64,6 +65,11 @@ class BodyTooLarge(ClientError):
 class UnsupportedMediaType(ClientError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class Forbidden(ClientError):
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(ClientError):

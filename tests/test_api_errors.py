@@ -68,7 +68,9 @@ def test_a_body_over_the_limit_is_413(store_config: StoreConfig, store: Store) -
     server = ServerThread(server_config_for(store_config, max_body=2048))
     try:
         body = json.dumps({"url": TUTORIAL_URL, "data": "x" * 4096})
-        response = httpx.post(server.url, content=body)
+        response = httpx.post(
+            server.url, content=body, headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 413
         assert response.json()["error"] == "too_large"
         assert store.stats()["total"] == 0
@@ -81,13 +83,15 @@ def test_a_body_that_is_not_json_is_415(api: httpx.Client) -> None:
     assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
 
 
-def test_curl_default_form_content_type_is_accepted(api: httpx.Client) -> None:
-    response = api.post(
-        "/",
-        content=json.dumps({"url": TUTORIAL_URL}),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert response.status_code == 303
+@pytest.mark.parametrize(
+    "kind", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data", None]
+)
+def test_only_json_is_accepted(api: httpx.Client, store: Store, kind: str | None) -> None:
+    """What a web page may send cross-site without asking (and curl -d without -H) is refused."""
+    headers = {"Content-Type": kind} if kind else {}
+    response = api.post("/", content=json.dumps({"url": TUTORIAL_URL}), headers=headers)
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
+    assert store.stats()["total"] == 0
 
 
 @pytest.mark.parametrize(

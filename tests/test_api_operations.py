@@ -41,7 +41,11 @@ def test_xheaders_make_links_use_the_proxy_address(store_config: StoreConfig, st
         response = httpx.post(
             server.url,
             content=json.dumps({"url": TUTORIAL_URL}),
-            headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "htq.example.com"},
+            headers={
+                "Content-Type": "application/json",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-Host": "htq.example.com",
+            },
         )
         assert response.headers["Location"].startswith("https://htq.example.com/")
     finally:

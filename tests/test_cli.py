@@ -184,7 +184,7 @@ def test_prefork_serves_and_stops_every_process(redis_url: str) -> None:
             children = [int(pid) for pid in children_file.read_text().split()]
         assert len(children) == 2
         for _ in range(4):
-            posted = httpx.post(server.url, content=b'{"url": "http://127.0.0.1:9/"}')
+            posted = httpx.post(server.url, json={"url": "http://127.0.0.1:9/"})
             assert posted.status_code == 303
     finally:
         assert server.stop() == 0

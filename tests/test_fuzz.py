@@ -22,6 +22,7 @@ from htq.store import LISTED_FIELDS, Store
 # The error code of each status, as the README's API reference names them.
 CODES = {
     400: {"malformed", "bad_request"},
+    403: {"forbidden"},
     404: {"not_found"},
     405: {"method_not_allowed"},
     413: {"too_large"},

@@ -147,7 +147,7 @@ def _raw_exchange(server: ServerThread, body: bytes) -> bytes:
     host, port = server.sockets[0].getsockname()[:2]
     with socket.create_connection((host, port), timeout=5) as sock:
         sock.sendall(
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
         )
         return sock.recv(65536)
@@ -214,3 +214,71 @@ def test_a_storm_of_one_id_leaves_the_last_accepted(
 
 async def post_raw_async(client: httpx.AsyncClient, body: str) -> httpx.Response:
     return await client.post("/", content=body, headers={"Content-Type": "application/json"})
+
+
+# -- browsers and DNS rebinding ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host", ["attacker.example", "attacker.example:5000", "127.0.0.1.nip.io", "[::2]:80"]
+)
+def test_a_host_this_server_does_not_answer_to_is_refused(
+    api: httpx.Client, store: Store, host: str
+) -> None:
+    """A page on attacker.example rebound to 127.0.0.1 gets nothing, and stores nothing."""
+    answer = post_raw(api, json.dumps({"url": URL}), Host=host)
+    assert "attacker" not in answer.headers.get("Location", "")
+    refused(answer, 400)
+    refused(api.get("/?status=all", headers={"Host": host}), 400)
+    assert stored(store) == 0
+
+
+@pytest.mark.parametrize("host", ["localhost:5000", "127.0.0.1", "127.0.0.2:80", "[::1]:5000"])
+def test_loopback_names_are_answered(api: httpx.Client, host: str) -> None:
+    assert post_raw(api, json.dumps({"url": URL}), Host=host).status_code == 303
+
+
+def test_allowed_hosts_add_names(store_config: StoreConfig, store: Store) -> None:
+    server = ServerThread(server_config_for(store_config, allowed_hosts=("htq.internal",)))
+    try:
+        with httpx.Client(base_url=server.url) as api:
+            answer = post_raw(api, json.dumps({"url": URL}), Host="htq.internal:5000")
+            assert answer.headers["Location"].startswith("http://htq.internal:5000/")
+            refused(post_raw(api, json.dumps({"url": URL}), Host="other.internal"), 400)
+    finally:
+        server.stop()
+
+
+def test_a_web_page_may_not_call_unless_its_origin_is_allowed(
+    api: httpx.Client, store: Store
+) -> None:
+    answer = post_raw(api, json.dumps({"url": URL}), Origin="https://evil.example")
+    assert refused(answer, 403)["error"] == "forbidden"
+    refused(api.get("/", headers={"Origin": "https://evil.example"}), 403)
+    assert stored(store) == 0
+
+
+def test_allowed_origins_get_cors_answers(store_config: StoreConfig, store: Store) -> None:
+    app = "https://app.example"
+    server = ServerThread(server_config_for(store_config, cors_origins=(app,)))
+    try:
+        with httpx.Client(base_url=server.url) as api:
+            preflight = api.options(
+                "/",
+                headers={
+                    "Origin": app,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "content-type",
+                },
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["Access-Control-Allow-Origin"] == app
+            assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+            assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+            answer = post_raw(api, json.dumps({"url": URL}), Origin=app)
+            assert answer.status_code == 303
+            assert answer.headers["Access-Control-Allow-Origin"] == app
+            assert "Location" in answer.headers["Access-Control-Expose-Headers"]
+            refused(post_raw(api, json.dumps({"url": URL}), Origin="https://other.example"), 403)
+    finally:
+        server.stop()

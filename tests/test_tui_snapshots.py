@@ -9,7 +9,7 @@ Update with `pytest tests/test_tui_snapshots.py --snapshot-update` and look at t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -17,13 +17,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, TextArea
 
-from htq.config import TuiConfig
+from htq.config import StoreConfig, TuiConfig
 from htq.models import RequestSpec, Status, response_resource
 from htq.store import Store
 from htq.tui import HtqApp, create_app
 from htq.tui.screens.detail import DetailScreen
 from htq.tui.widgets.request_table import RequestTable
 from htq.tui.widgets.status_tabs import StatusTabs
+from tests.support.server import ServerThread, server_config_for
 
 SIZE = (120, 35)
 SHOWN_URL = "http://htq.test:5000/"
@@ -116,6 +117,16 @@ class RouteTo(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+@pytest.fixture
+def server(store_config: StoreConfig, store: Store) -> Iterator[ServerThread]:
+    """The API, answering to the name the snapshots show (the app reaches it by RouteTo)."""
+    thread = ServerThread(server_config_for(store_config, allowed_hosts=("htq.test",)))
+    try:
+        yield thread
+    finally:
+        thread.stop()
 
 
 @pytest.fixture

@@ -77,7 +77,11 @@ def test_the_tutorial(htq_server: HtqProcess, store_config: StoreConfig, target:
         assert answer["elapsed"] > 0 and answer["time"] >= body["time"]
 
         # Canceling a request: one delayed for 30 seconds.
-        slow = api.post("/", content=json.dumps({"url": f"{target.url}/delay/30"}))
+        slow = api.post(  # as the tutorial's curl: -H Content-Type:application/json
+            "/",
+            content=json.dumps({"url": f"{target.url}/delay/30"}),
+            headers={"Content-Type": "application/json"},
+        )
         slow_location = slow.headers["Location"]
         slow_uuid = slow_location.rstrip("/").rsplit("/", 1)[1]
         assert target.wait_for_request("/delay/30", timeout=10) is not None

@@ -27,6 +27,7 @@ from htq.models import (
     now_ms,
     parse_request,
 )
+from htq.server.guard import ALLOW_HEADERS, ALLOW_METHODS, Guard
 from htq.store import LISTED_FIELDS, REDIS_DOWN, AsyncStore, parse_cursor
 
 log = logging.getLogger("htq.server")
@@ -34,8 +35,8 @@ log = logging.getLogger("htq.server")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_WAIT = 86400.0
-# curl -d sends form encoding by default; a JSON body under that label is still accepted.
-_ACCEPTED_TYPES = ("application/json", "text/plain", "application/x-www-form-urlencoded")
+# JSON only: text/plain and form bodies are what a web page may send cross-site unasked.
+_ACCEPTED_TYPES = ("application/json",)
 _REASONS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
 # A query number: plain ASCII decimals (float() would also take "1_0", "nan" or
 # digits of other scripts).
@@ -52,6 +53,34 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
+
+    def prepare(self) -> None:
+        refusal = self.guard()
+        if refusal is not None:
+            raise refusal
+
+    def guard(self) -> HtqError | None:
+        """Why a Host this server does not answer to, or an Origin that may not call it, is
+        refused (see htq/server/guard.py); an allowed Origin gets its CORS headers."""
+        guard: Guard = self.settings["guard"]
+        origin = self.request.headers.get("Origin")
+        try:
+            guard.check_host(self.request.host)
+            guard.check_origin(origin)
+        except HtqError as refusal:
+            return refusal
+        if origin is not None:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "Location, Link, Etag")
+            self.set_header("Vary", "Origin")
+        return None
+
+    def options(self, *args: str) -> None:
+        """A CORS preflight (its Origin was checked in prepare)."""
+        self.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
+        self.set_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
+        self.set_header("Access-Control-Max-Age", "600")
+        self.no_content()
 
     def compute_etag(self) -> str | None:
         return None  # live resources: a hash of every body would cost time and save nothing
@@ -156,8 +185,9 @@ class QueueHandler(BaseHandler):
     def prepare(self) -> None:
         self._chunks = []
         if self.request.method != "POST":
+            super().prepare()
             return
-        self._refused = self._refusal()
+        self._refused = self.guard() or self._refusal()
         declared = self._declared_length()
         too_long = declared is not None and declared > self.settings["read_limit"]
         if self._refused is not None and too_long:
@@ -189,10 +219,10 @@ class QueueHandler(BaseHandler):
         if declared is not None and declared > self.settings["max_body"]:
             return self._too_large()
         kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if kind and kind not in _ACCEPTED_TYPES and not kind.endswith("+json"):
+        if kind not in _ACCEPTED_TYPES and not kind.endswith("+json"):
             return UnsupportedMediaType(
                 "Send the request description as JSON (Content-Type: application/json), "
-                f"not {kind}."
+                f"not {kind or 'a body with no Content-Type'}."
             )
         return None
 
@@ -340,4 +370,5 @@ class StatsHandler(BaseHandler):
 
 class NotFoundHandler(BaseHandler):
     def prepare(self) -> None:
+        super().prepare()
         raise NotFound(f"No such resource: {self.request.path}")
