@@ -7,7 +7,7 @@ import httpx
 
 from htq.models import Status, now_ms, response_resource
 from htq.store import Store
-from tests.support.api import TUTORIAL_URL, finish, post, queue
+from tests.support.api import TUTORIAL_URL, finish, pages, post, queue
 from tests.support.server import ServerThread
 
 # -- the tutorial -------------------------------------------------------------------------
@@ -173,20 +173,15 @@ def test_listing_pages_through_every_queued_request(
     canceled = uuids[3]
     api.delete(f"/{canceled}/")
     seen: list[str] = []
-    url: str | None = "/?limit=10"
-    pages = 0
-    while url:
-        response = api.get(url)
-        assert response.status_code == 200
+    walked = list(pages(api, "/?limit=10"))
+    for response in walked:
         page = response.json()
         assert all(item["status"] == "queued" for item in page)
         assert all(item["links"]["self"] == f"{server.url}{item['uuid']}/" for item in page)
         seen += [item["uuid"] for item in page]
         link = response.headers.get("Link")
-        url = link.split(">")[0].lstrip("<") if link else None
         assert link is None or link.endswith('rel="next"')
-        pages += 1
-    assert pages == 3
+    assert len(walked) == 3
     assert seen == [u for u in reversed(uuids) if u != canceled], "newest first, no repeats"
 
 

@@ -15,6 +15,7 @@ import pytest
 from htq.config import StoreConfig
 from htq.models import MAX_URL_LENGTH, OWNED_HEADERS, Status
 from htq.store import PAGE_BYTES, Store
+from tests.support.api import pages
 from tests.support.server import ServerThread, server_config_for
 
 URL = "http://127.0.0.1:9/"
@@ -166,17 +167,11 @@ def test_a_body_that_is_not_json_is_415(api: httpx.Client, store: Store) -> None
 def test_a_page_ends_before_it_holds_too_many_bytes(api: httpx.Client, store: Store) -> None:
     big = json.dumps({"url": URL, "data": "x" * (PAGE_BYTES // 3)})
     uuids = [post_raw(api, big).headers["Location"].split("/")[-2] for _ in range(5)]
-    seen: list[str] = []
-    url: str | None = "/?limit=1000"
-    pages = 0
-    while url:
-        answer = api.get(url)
-        assert answer.status_code == 200
+    walked = list(pages(api, "/?limit=1000"))
+    for answer in walked:
         assert len(answer.content) < PAGE_BYTES + 100_000 or len(answer.json()) == 1
-        seen += [item["uuid"] for item in answer.json()]
-        url = answer.links.get("next", {}).get("url")
-        pages += 1
-    assert seen == uuids[::-1] and pages > 1, "each request once, newest first, on several pages"
+    seen = [item["uuid"] for answer in walked for item in answer.json()]
+    assert seen == uuids[::-1] and len(walked) > 1, "each once, newest first, on several pages"
     small = api.get("/?limit=1000&fields=uuid,status")
     assert [item["uuid"] for item in small.json()] == uuids[::-1], "a light page is one page"
     assert "next" not in small.links and len(small.content) < 5000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -59,3 +60,13 @@ def pings(store: Store) -> bool:
         return bool(store.redis.ping())
     except Exception:
         return False
+
+
+def pages(api: httpx.Client, url: str) -> Iterator[httpx.Response]:
+    """Each page of a listing, following `Link: rel="next"` from `url`."""
+    next_url: str | None = url
+    while next_url:
+        answer = api.get(next_url)
+        assert answer.status_code == 200, answer.text
+        yield answer
+        next_url = answer.links.get("next", {}).get("url")
