@@ -24,6 +24,7 @@ More options:
     --xheaders          Server: trust X-Forwarded-* headers (behind a proxy).
     --processes <n>     Server: processes to fork, 0 = one per core [default: 1].
     --max-body <bytes>  Server: largest request description accepted [default: 10485760].
+    --max-timeout <seconds>  Server: longest `timeout` a request may ask for [default: 3600].
     --allowed-hosts <hosts>  Server: more Host names to answer, comma-separated (* any).
     --cors-origins <origins>  Server: web origins that may call it, comma-separated.
     --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
@@ -76,6 +77,7 @@ _ALLOWED = {
         "--xheaders",
         "--processes",
         "--max-body",
+        "--max-timeout",
         "--allowed-hosts",
         "--cors-origins",
     },
@@ -91,6 +93,7 @@ _ALLOWED = {
         "--trust-env",
         "--xheaders",
         "--max-body",
+        "--max-timeout",
         "--allowed-hosts",
         "--cors-origins",
         "--data-dir",
@@ -246,6 +249,7 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         xheaders=bool(options["--xheaders"]),
         processes=number("--processes", options["--processes"], int, low=0, high=256),
         max_body=number("--max-body", options["--max-body"], int, low=1024),
+        max_timeout=number("--max-timeout", options["--max-timeout"], float, low=1, high=604800),
         allowed_hosts=_listed(options["--allowed-hosts"]),
         cors_origins=_listed(options["--cors-origins"]),
     )

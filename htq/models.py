@@ -31,7 +31,9 @@ TERMINAL = frozenset({Status.SUCCESS, Status.ERROR, Status.TIMEOUT, Status.CANCE
 ANSWERED = frozenset({Status.SUCCESS, Status.ERROR, Status.TIMEOUT})
 
 DEFAULT_TIMEOUT = 60.0
-MAX_TIMEOUT = 86400.0
+MAX_TIMEOUT = 3600.0  # the default of --max-timeout
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024  # names and values together
 MAX_ID_LENGTH = 256
 MAX_URL_LENGTH = 8192
 REQUEST_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id"})
@@ -177,7 +179,7 @@ def _merge_stored(small: StoredJson, headers: StoredJson, data: StoredJson) -> d
     return stored
 
 
-def parse_request(body: bytes) -> RequestSpec:
+def parse_request(body: bytes, *, max_timeout: float = MAX_TIMEOUT) -> RequestSpec:
     """Decode and validate a POSTed request description, or raise an HtqError saying why."""
     try:
         payload = json.loads(body)
@@ -189,13 +191,13 @@ def parse_request(body: bytes) -> RequestSpec:
         raise MalformedRequest(
             f"The body must be a JSON object describing the request, not {_json_type(payload)}."
         )
-    spec = validate_request(payload)
+    spec = validate_request(payload, max_timeout=max_timeout)
     if _ESCAPED_SURROGATE.search(body):  # rare: only then is the slower check worth it
         _refuse_unencodable(payload)
     return spec
 
 
-def validate_request(payload: dict[str, Any]) -> RequestSpec:
+def validate_request(payload: dict[str, Any], *, max_timeout: float = MAX_TIMEOUT) -> RequestSpec:
     unknown = sorted(set(payload) - REQUEST_FIELDS)
     if unknown:
         raise InvalidField(
@@ -209,7 +211,7 @@ def validate_request(payload: dict[str, Any]) -> RequestSpec:
         method=_validate_method(payload.get("method"), has_data=data is not None),
         headers=_validate_headers(payload.get("headers")),
         data=_validate_data(data),
-        timeout=_validate_timeout(payload.get("timeout")),
+        timeout=_validate_timeout(payload.get("timeout"), max_timeout),
         id=_validate_id(payload.get("id")),
     )
 
@@ -270,6 +272,14 @@ def _validate_headers(headers: Any) -> dict[str, str]:
         raise InvalidField(
             f"`headers` must be an object of strings, not {_json_type(headers)}.", "headers"
         )
+    if len(headers) > MAX_HEADERS:
+        raise InvalidField(f"At most {MAX_HEADERS} headers, not {len(headers)}.", "headers")
+    size = sum(len(name) + (len(value) if isinstance(value, str) else 0)
+               for name, value in headers.items())  # fmt: skip
+    if size > MAX_HEADER_BYTES:
+        raise InvalidField(
+            f"The headers take {size} characters; at most {MAX_HEADER_BYTES}.", "headers"
+        )
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name):
             raise InvalidField(f"Header name {name!r} is not a valid HTTP header name.", "headers")
@@ -315,16 +325,17 @@ def _validate_data(data: Any) -> Any:
     return data
 
 
-def _validate_timeout(timeout: Any) -> float:
+def _validate_timeout(timeout: Any, max_timeout: float) -> float:
     if timeout is None:
         return DEFAULT_TIMEOUT
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise InvalidField(
             f"`timeout` must be a number of seconds, not {_json_type(timeout)}.", "timeout"
         )
-    if not 0 < timeout <= MAX_TIMEOUT:
+    if not 0 < timeout <= max_timeout:
         raise InvalidField(
-            f"`timeout` must be more than 0 and at most {int(MAX_TIMEOUT)} seconds, not {timeout}.",
+            f"`timeout` must be more than 0 and at most {max_timeout:g} seconds (the server's "
+            f"--max-timeout), not {timeout}.",
             "timeout",
         )
     return float(timeout)

@@ -230,3 +230,9 @@ def test_plain_htq_shows_the_usage() -> None:
     result = htq()
     assert result.returncode == 2
     assert result.stderr.startswith("htq: which command?") and "Usage:" in result.stderr
+
+
+def test_a_bad_max_timeout_is_one_clear_line() -> None:
+    result = htq("server", "--max-timeout", "0", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "htq server: --max-timeout: must be between 1 and 604800, not 0"

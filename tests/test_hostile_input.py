@@ -277,3 +277,30 @@ def test_allowed_origins_get_cors_answers(store_config: StoreConfig, store: Stor
             refused(post_raw(api, json.dumps({"url": URL}), Origin="https://other.example"), 403)
     finally:
         server.stop()
+
+
+# -- limits ------------------------------------------------------------------------------------
+
+
+def test_timeout_is_bounded_by_max_timeout(
+    api: httpx.Client, store: Store, store_config: StoreConfig
+) -> None:
+    message = refused(post_raw(api, json.dumps({"url": URL, "timeout": 3601})), 422, "timeout")
+    assert "3600" in message["message"] and "--max-timeout" in message["message"]
+    assert post_raw(api, json.dumps({"url": URL, "timeout": 3600})).status_code == 303
+    server = ServerThread(server_config_for(store_config, max_timeout=7200))
+    try:
+        with httpx.Client(base_url=server.url) as longer:
+            assert post_raw(longer, json.dumps({"url": URL, "timeout": 7200})).status_code == 303
+    finally:
+        server.stop()
+
+
+def test_headers_are_bounded_in_number_and_size(api: httpx.Client, store: Store) -> None:
+    many = {f"X-{n}": "1" for n in range(101)}
+    refused(post_raw(api, json.dumps({"url": URL, "headers": many})), 422, "headers")
+    large = {"X-Big": "x" * (64 * 1024)}
+    refused(post_raw(api, json.dumps({"url": URL, "headers": large})), 422, "headers")
+    assert stored(store) == 0
+    fine = {f"X-{n}": "y" * 100 for n in range(100)}
+    assert post_raw(api, json.dumps({"url": URL, "headers": fine})).status_code == 303

@@ -39,6 +39,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         store=store,
         xheaders=config.xheaders,
         max_body=config.max_body,
+        max_timeout=config.max_timeout,
         guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins),
         read_limit=read_limit(config),
         log_function=_log_request if config.debug else _quiet,

@@ -205,7 +205,7 @@ class QueueHandler(BaseHandler):
         if self._refused is not None:
             raise self._refused
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        spec = parse_request(body)
+        spec = parse_request(body, max_timeout=self.settings["max_timeout"])
         uuid = new_uuid()
         await self.store.enqueue(uuid, spec, now_ms())
         self.clear_header("Content-Type")
