@@ -25,6 +25,7 @@ More options:
     --processes <n>     Server: processes to fork, 0 = one per core [default: 1].
     --max-body <bytes>  Server: largest request description accepted [default: 10485760].
     --max-timeout <seconds>  Server: longest `timeout` a request may ask for [default: 3600].
+    --show-secrets      Server: show credential headers and URL passwords unmasked.
     --allowed-hosts <hosts>  Server: more Host names to answer, comma-separated (* any).
     --cors-origins <origins>  Server: web origins that may call it, comma-separated.
     --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
@@ -78,6 +79,7 @@ _ALLOWED = {
         "--processes",
         "--max-body",
         "--max-timeout",
+        "--show-secrets",
         "--allowed-hosts",
         "--cors-origins",
     },
@@ -94,6 +96,7 @@ _ALLOWED = {
         "--xheaders",
         "--max-body",
         "--max-timeout",
+        "--show-secrets",
         "--allowed-hosts",
         "--cors-origins",
         "--data-dir",
@@ -250,6 +253,7 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         processes=number("--processes", options["--processes"], int, low=0, high=256),
         max_body=number("--max-body", options["--max-body"], int, low=1024),
         max_timeout=number("--max-timeout", options["--max-timeout"], float, low=1, high=604800),
+        show_secrets=bool(options["--show-secrets"]),
         allowed_hosts=_listed(options["--allowed-hosts"]),
         cors_origins=_listed(options["--cors-origins"]),
     )

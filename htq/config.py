@@ -44,6 +44,7 @@ class ServerConfig:
     processes: int = 1  # 0 = one per core
     max_body: int = DEFAULT_MAX_BODY
     max_timeout: float = 3600.0  # the longest `timeout` a request may ask for
+    show_secrets: bool = False  # show credential headers and URL passwords unmasked
     allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback ones; "*": any
     cors_origins: tuple[str, ...] = ()  # web origins that may call the API; "*": any
 

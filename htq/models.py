@@ -179,6 +179,38 @@ def _merge_stored(small: StoredJson, headers: StoredJson, data: StoredJson) -> d
     return stored
 
 
+#: Headers whose values are credentials: stored (they must be sent) but shown masked.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+)
+MASK = "********"
+
+
+def masked(resource: dict[str, Any]) -> dict[str, Any]:
+    """A request resource as it is shown: credential headers and a URL's password masked (the
+    resource itself when it holds neither, as most do)."""
+    headers = resource.get("headers")
+    url = resource.get("url")
+    secret_headers = isinstance(headers, dict) and any(
+        name.lower() in SECRET_HEADERS for name in headers
+    )
+    password = isinstance(url, str) and "@" in url and bool(urlsplit(url).password)
+    if not secret_headers and not password:
+        return resource
+    shown = dict(resource)
+    if secret_headers:
+        assert isinstance(headers, dict)
+        shown["headers"] = {
+            name: MASK if name.lower() in SECRET_HEADERS else value
+            for name, value in headers.items()
+        }
+    if password:
+        parts = urlsplit(str(url))
+        user, _, host = parts.netloc.rpartition("@")
+        shown["url"] = parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}").geturl()
+    return shown
+
+
 def parse_request(body: bytes, *, max_timeout: float = MAX_TIMEOUT) -> RequestSpec:
     """Decode and validate a POSTed request description, or raise an HtqError saying why."""
     try:

@@ -304,3 +304,36 @@ def test_headers_are_bounded_in_number_and_size(api: httpx.Client, store: Store)
     assert stored(store) == 0
     fine = {f"X-{n}": "y" * 100 for n in range(100)}
     assert post_raw(api, json.dumps({"url": URL, "headers": fine})).status_code == 303
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+SECRET = {
+    "url": "https://user:hunter2@api.example/v1",
+    "headers": {"Authorization": "Bearer s3cret", "cookie": "sid=abc", "X-Plain": "shown"},
+}
+
+
+def test_credentials_are_stored_but_shown_masked(api: httpx.Client, store: Store) -> None:
+    uuid = post_raw(api, json.dumps(SECRET)).headers["Location"].split("/")[-2]
+    shown = api.get(f"/{uuid}/").json()
+    listed = api.get("/", params={"fields": "url,headers"}).json()[0]
+    for resource in (shown, listed):
+        assert resource["headers"] == {
+            "Authorization": "********", "cookie": "********", "X-Plain": "shown"
+        }  # fmt: skip
+        assert resource["url"] == "https://user:********@api.example/v1"
+        assert "hunter2" not in json.dumps(resource) and "s3cret" not in json.dumps(resource)
+    kept = store.get(uuid)  # what the worker sends
+    assert kept is not None and kept["headers"]["Authorization"] == "Bearer s3cret"
+    assert kept["url"] == SECRET["url"]
+
+
+def test_show_secrets_shows_them(store_config: StoreConfig, store: Store) -> None:
+    server = ServerThread(server_config_for(store_config, show_secrets=True))
+    try:
+        with httpx.Client(base_url=server.url) as api:
+            uuid = post_raw(api, json.dumps(SECRET)).headers["Location"].split("/")[-2]
+            assert api.get(f"/{uuid}/").json()["headers"]["Authorization"] == "Bearer s3cret"
+    finally:
+        server.stop()

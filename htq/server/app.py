@@ -40,6 +40,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         xheaders=config.xheaders,
         max_body=config.max_body,
         max_timeout=config.max_timeout,
+        show_secrets=config.show_secrets,
         guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins),
         read_limit=read_limit(config),
         log_function=_log_request if config.debug else _quiet,

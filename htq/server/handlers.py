@@ -23,6 +23,7 @@ from htq.models import (
     TERMINAL,
     Status,
     is_uuid,
+    masked,
     new_uuid,
     now_ms,
     parse_request,
@@ -246,6 +247,8 @@ class QueueHandler(BaseHandler):
         for item in page.items:
             item["links"] = self.links(item["uuid"])
         items = page.items if fields is None else [_only(item, fields) for item in page.items]
+        if not self.settings["show_secrets"]:
+            items = [masked(item) for item in items]
         if page.cursor is not None:
             query = {"status": str(status or "all"), "limit": limit, "cursor": page.cursor}
             if fields is not None:
@@ -288,6 +291,8 @@ class RequestHandler(BaseHandler):
 
     async def get(self, uuid: str) -> None:
         resource = await self.store.get(self.known_uuid(uuid))
+        if resource is not None and not self.settings["show_secrets"]:
+            resource = masked(resource)
         if resource is None:
             raise NotFound(f"No request {uuid} (never queued, or expired).")
         self.set_links(self.links(uuid))
