@@ -49,7 +49,7 @@ class Guard:
     allowed_hosts: frozenset[str]  # lower-case names; "*" allows any
     cors_origins: frozenset[str]  # exact origins; "*" allows any
     # Host headers seen and found allowed: every request checks, on the enqueue path.
-    _answered: set[str] = field(default_factory=set)
+    _answered: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, bound_host: str, allowed: tuple[str, ...], origins: tuple[str, ...]) -> Guard:

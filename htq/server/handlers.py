@@ -188,8 +188,8 @@ class QueueHandler(BaseHandler):
         if self.request.method != "POST":
             super().prepare()
             return
-        self._refused = self.guard() or self._refusal()
         declared = self._declared_length()
+        self._refused = self.guard() or self._refusal(declared)
         too_long = declared is not None and declared > self.settings["read_limit"]
         if self._refused is not None and too_long:
             raise self._refused  # too large to read and throw away: the connection closes
@@ -214,9 +214,8 @@ class QueueHandler(BaseHandler):
         self.set_status(303)
         self.finish()
 
-    def _refusal(self) -> HtqError | None:
+    def _refusal(self, declared: int | None) -> HtqError | None:
         """Why the body will be refused, from its headers alone (None: read it)."""
-        declared = self._declared_length()
         if declared is not None and declared > self.settings["max_body"]:
             return self._too_large()
         kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
