@@ -72,15 +72,19 @@ class AsyncStore:
         replies: list[Any]
         try:
             replies = await self._wire.execute(commands)
-            indexes, again = missing(commands, replies)
-            if indexes:
-                for n, reply in zip(indexes, await self._wire.execute(again), strict=True):
-                    replies[n] = reply
         except Exception as exc:  # Redis away: every caller gets the error
             replies = [exc] * len(commands)
             self._outage.failed(exc)
         else:
             self._outage.over()
+            indexes, again = missing(commands, replies)
+            if indexes:  # only these go again: the others ran, and their callers must know it
+                try:
+                    resent = await self._wire.execute(again)
+                except Exception as exc:
+                    resent = [exc] * len(again)
+                for n, reply in zip(indexes, resent, strict=True):
+                    replies[n] = reply
         start = 0
         for operation, future in batch:
             mine = replies[start : start + len(operation.commands)]
