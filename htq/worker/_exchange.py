@@ -45,7 +45,8 @@ _DEFAULT_HEADERS = {
 }
 # Characters JSON writes as a six-byte \u escape (the rest of C0 has two-byte ones: \n, \t...).
 _SIX_BYTE_ESCAPES = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
-# Headers of the original request that would lie about the DELETE's (empty) body.
+# Headers of the original request that would lie about the DELETE's (empty) body. POST /
+# refuses them now; requests queued by htq 0.2 may still carry them.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
