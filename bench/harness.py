@@ -117,6 +117,7 @@ class Api:
     url: str
     process: HtqProcess
     children: list[int] = field(default_factory=list)
+    token: str | None = None  # the server's --token, if it was given one
 
     @property
     def pids(self) -> list[int]:
@@ -127,7 +128,8 @@ class Api:
         return int(self.url.rstrip("/").rsplit(":", 1)[1])
 
     def stats(self, client: httpx.Client) -> dict[str, Any]:
-        answer = client.get(self.url + "stats")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        answer = client.get(self.url + "stats", headers=headers)
         answer.raise_for_status()
         stats: dict[str, Any] = answer.json()
         return stats
@@ -186,10 +188,11 @@ class Services:
             process.stop()
 
     @contextlib.contextmanager
-    def server(self, prefix: str, processes: int = 1) -> Iterator[Api]:
-        """`htq server --processes N` on a free port, answering before this yields."""
-        process = start_server(self.valkey.url, prefix, "--processes", str(processes))
-        api = Api(process.url or "", process)
+    def server(self, prefix: str, processes: int = 1, token: str | None = None) -> Iterator[Api]:
+        """`htq server --processes N [--token T]` on a free port, answering before this yields."""
+        extra = ["--token", token] if token else []
+        process = start_server(self.valkey.url, prefix, "--processes", str(processes), *extra)
+        api = Api(process.url or "", process, token=token)
         try:
             if processes > 1:
                 api.children = _wait_for_children(process.pid, processes)

@@ -42,6 +42,7 @@ class Load:
     body: str | None = None
     connections: int = 50
     duration: float = 5.0
+    token: str | None = None  # sent as `Authorization: Bearer <token>`
 
 
 @dataclass(slots=True)
@@ -78,6 +79,8 @@ def _run_python(load: Load) -> LoadResult:
     args += ["--connections", str(load.connections), "--duration", str(load.duration)]
     if load.body is not None:
         args += ["--body", load.body]
+    if load.token is not None:
+        args += ["--token", load.token]
     # subprocess.run kills the child (by PID) on a timeout or any error.
     done = subprocess.run(
         args, capture_output=True, text=True, timeout=load.duration + 60, check=True
@@ -104,6 +107,8 @@ def _wrk_script(load: Load) -> str:
     if load.body is not None:
         lines.append(f"wrk.body = {json.dumps(load.body)}")
         lines.append('wrk.headers["Content-Type"] = "application/json"')
+    if load.token is not None:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {load.token}"')
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +152,9 @@ def parse_wrk(output: str) -> LoadResult:
 # -- the child's side: an asyncio HTTP/1.1 client ----------------------------------------------
 
 
-def _request_bytes(url: str, method: str, body: str | None) -> tuple[str, int, bytes]:
+def _request_bytes(
+    url: str, method: str, body: str | None, token: str | None = None
+) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -155,6 +162,8 @@ def _request_bytes(url: str, method: str, body: str | None) -> tuple[str, int, b
     head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+    if token is not None:
+        head += f"Authorization: Bearer {token}\r\n"
     return host, port, head.encode() + b"\r\n" + payload
 
 
@@ -202,7 +211,7 @@ class _Tally:
 
 
 async def http_load(load: Load) -> LoadResult:
-    host, port, request = _request_bytes(load.url, load.method, load.body)
+    host, port, request = _request_bytes(load.url, load.method, load.body, load.token)
     tally = _Tally()
     started = time.perf_counter()
     deadline = started + load.duration
@@ -271,13 +280,14 @@ def main(argv: list[str] | None = None) -> None:
     http.add_argument("--body")
     http.add_argument("--connections", type=int, default=50)
     http.add_argument("--duration", type=float, default=5.0)
+    http.add_argument("--token")
     waiters = modes.add_parser("waiters")
     waiters.add_argument("base_url")
     waiters.add_argument("--uuids", type=Path, required=True)
     waiters.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     if args.mode == "http":
-        load = Load(args.url, args.method, args.body, args.connections, args.duration)
+        load = Load(args.url, args.method, args.body, args.connections, args.duration, args.token)
         print(json.dumps(asyncio.run(http_load(load)).to_json()), flush=True)
     else:
         uuids = args.uuids.read_text().split()

@@ -28,6 +28,9 @@ More options:
     --show-secrets      Server: show credential headers and URL passwords unmasked.
     --allowed-hosts <hosts>  Server: more Host names to answer, comma-separated (* any).
     --cors-origins <origins>  Server: web origins that may call it, comma-separated.
+    --token <token>     Server: require this bearer token (repeatable; HTQ_TOKENS=a,b).
+                        TUI: send it (HTQ_TOKEN).
+    --token-file <file>  Server: require one of the tokens in this file, one per line.
     --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
     --grace <seconds>   Worker: time in-flight requests get after SIGTERM [default: 30].
     --max-response-bytes <bytes>  Worker: cut response bodies above this [default: 10485760].
@@ -59,12 +62,14 @@ from htq.config import (
     StoreConfig,
     TuiConfig,
     WorkerConfig,
+    check_token,
     explicitly_set,
     http_url,
     merge_env,
     number,
     prefix,
     redis_url,
+    tokens,
 )
 from htq.errors import ConfigError
 
@@ -82,6 +87,8 @@ _ALLOWED = {
         "--show-secrets",
         "--allowed-hosts",
         "--cors-origins",
+        "--token",
+        "--token-file",
     },
     "worker": _COMMON | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
     "up": _COMMON
@@ -99,9 +106,11 @@ _ALLOWED = {
         "--show-secrets",
         "--allowed-hosts",
         "--cors-origins",
+        "--token",
+        "--token-file",
         "--data-dir",
     },
-    "tui": {"--url", "--interval"},
+    "tui": {"--url", "--interval", "--token"},
 }
 
 
@@ -115,7 +124,7 @@ def _parsing_usage(doc: str) -> str:
     for line in doc.splitlines():
         if line.strip().startswith("htq (server|worker|up)"):
             continue
-        if line.strip().startswith(("htq server", "htq worker", "htq up")):
+        if line.strip().startswith(("htq server", "htq worker", "htq up", "htq tui")):
             line += " [options]"
         lines.append(line)
     return "\n".join(lines)
@@ -172,7 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"htq: unknown option {unknown[0]} (see htq -h)", file=sys.stderr)
         return 2
     try:
-        args: dict[str, Any] = docopt(_USAGE, argv=argv, default_help=False)
+        given_tokens, rest = _take_tokens(argv)
+    except ConfigError as exc:
+        print(f"htq: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        args: dict[str, Any] = docopt(_USAGE, argv=rest, default_help=False)
     except DocoptExit:
         usage = (__doc__ or "").split("\n\n")[1]
         what = f"not a valid command line: htq {' '.join(argv)}" if argv else "which command?"
@@ -192,12 +206,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _refuse_foreign_options(command, argv)
         options = merge_env(args, argv)
+        if given_tokens:
+            options["--token"] = given_tokens
+        elif options["--token"] is not None:
+            options["--token"] = [options["--token"]]  # HTQ_TOKEN
         return _dispatch(command, options, argv)
     except ConfigError as exc:
         print(f"htq {command}: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _take_tokens(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Every `--token` given, and the rest of the command line: the option repeats, which
+    docopt's `[options]` does not allow."""
+    tokens: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--token":
+            value = next(args, None)
+            if value is None or value.startswith("--"):
+                raise ConfigError("--token requires a value")
+            tokens.append(value)
+        elif arg.startswith("--token="):
+            tokens.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return tokens, rest
 
 
 def _refuse_foreign_options(command: str, argv: Sequence[str]) -> None:
@@ -256,6 +293,7 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         show_secrets=bool(options["--show-secrets"]),
         allowed_hosts=_listed(options["--allowed-hosts"]),
         cors_origins=_listed(options["--cors-origins"]),
+        tokens=tokens(options["--token"] or [], options["--token-file"]),
     )
 
 
@@ -279,9 +317,13 @@ def worker_config(options: dict[str, Any]) -> WorkerConfig:
 
 
 def tui_config(options: dict[str, Any]) -> TuiConfig:
+    given: list[str] = options["--token"] or []
+    if len(given) > 1:
+        raise ConfigError("--token: the TUI sends one token; give it once")
     return TuiConfig(
         url=http_url(options["--url"]),
         interval=number("--interval", options["--interval"], float, low=0.1, high=3600),
+        token=check_token(given[0], "--token") if given else None,
     )
 
 

@@ -47,6 +47,7 @@ class ServerConfig:
     show_secrets: bool = False  # show credential headers and URL passwords unmasked
     allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback ones; "*": any
     cors_origins: tuple[str, ...] = ()  # web origins that may call the API; "*": any
+    tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; none: no auth
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class WorkerConfig:
 class TuiConfig:
     url: str = "http://localhost:5000/"
     interval: float = 1.0
+    token: str | None = field(default=None, repr=False)  # sent as `Authorization: Bearer`
 
 
 def env_name(option: str) -> str:
@@ -98,6 +100,49 @@ def explicitly_set(
     environ = os.environ if environ is None else environ
     given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
     return option in given or env_name(option) in environ
+
+
+MIN_TOKEN_LENGTH = 16
+# RFC 6750's b64token: what a Bearer header can carry as is.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
+
+def tokens(
+    given: Sequence[str], path: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The server's tokens: `--token` (each; HTQ_TOKEN), HTQ_TOKENS (comma-separated),
+    `--token-file` (one per line; blank lines and `#` comments skipped). None: no auth."""
+    listed = (os.environ if environ is None else environ).get("HTQ_TOKENS", "")
+    found = [*given, *(part.strip() for part in listed.split(",") if part.strip())]
+    where = {token: "--token" for token in given}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                lines = [line.strip() for line in file]
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(f"--token-file: cannot read {path}: {reason}") from None
+        from_file = [line for line in lines if line and not line.startswith("#")]
+        if not from_file:
+            raise ConfigError(f"--token-file: {path} holds no token (one per line)")
+        found += from_file
+        where.update({token: "--token-file" for token in from_file})
+    for token in found:
+        check_token(token, where.get(token, "HTQ_TOKENS"))
+    return tuple(dict.fromkeys(found))
+
+
+def check_token(token: str, option: str) -> str:
+    if not _TOKEN.fullmatch(token):
+        raise ConfigError(
+            f"{option}: a token is letters, digits and -._~+/ (then any =), with no spaces"
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{option}: a token must be at least {MIN_TOKEN_LENGTH} characters (make one with: "
+            'python3 -c "import secrets; print(secrets.token_urlsafe())")'
+        )
+    return token
 
 
 def redis_url(address: str) -> str:

@@ -6,6 +6,7 @@ HtqError                 every error htq raises on purpose
 │   ├── InvalidField         422 a field has a bad value (`field` names it), or is unknown
 │   ├── BodyTooLarge         413 the body is over the size limit
 │   ├── UnsupportedMediaType 415 the body is not JSON
+│   ├── Unauthorized         401 no valid `Authorization: Bearer <token>` (tokens are set)
 │   ├── Forbidden            403 a web page whose origin may not call the API
 │   └── NotFound             404 no such request, or no response (yet, or any more)
 ├── StoreUnavailable     503 Redis cannot be reached
@@ -65,6 +66,18 @@ class BodyTooLarge(ClientError):
 class UnsupportedMediaType(ClientError):
     status_code = 415
     code = "unsupported_media_type"
+
+
+class Unauthorized(ClientError):
+    """The server has tokens and the call carried none of them; `challenge` is the
+    `WWW-Authenticate` value (RFC 6750: `error="invalid_token"` when a token was wrong)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, challenge: str) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class Forbidden(ClientError):

@@ -14,7 +14,14 @@ from bench.harness import ready_port
 from tests.support.processes import ROOT, HtqProcess
 
 EXPECTED = {
-    "enqueue": {"enqueue.rps", "enqueue.p50", "enqueue.p99", "enqueue.rps2", "enqueue.p99_2"},
+    "enqueue": {
+        "enqueue.rps",
+        "enqueue.p50",
+        "enqueue.p99",
+        "enqueue.token",
+        "enqueue.rps2",
+        "enqueue.p99_2",
+    },
     "dispatch": {"dispatch.rps", "dispatch.memory"},
     "latency": {"latency.dispatch_p50", "latency.dispatch_p99", "latency.post_p50",
                 "latency.wake_p50", "latency.wake_p99"},

@@ -337,3 +337,14 @@ def test_show_secrets_shows_them(store_config: StoreConfig, store: Store) -> Non
             assert api.get(f"/{uuid}/").json()["headers"]["Authorization"] == "Bearer s3cret"
     finally:
         server.stop()
+
+
+def test_refusals_keep_the_connection_usable(api: httpx.Client) -> None:
+    """A refusal decided before the request was read made Tornado close the connection after
+    answering: a client sending its next request on it read a reset, now and then."""
+    evil = {"Origin": "https://evil.example"}
+    for _ in range(100):
+        refused(api.get("/", headers=evil), 403)
+        refused(api.options("/", headers=evil), 403)
+        refused(post_raw(api, json.dumps({"url": URL}), **evil), 403)
+        assert api.get("/stats").status_code == 200

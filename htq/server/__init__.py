@@ -13,6 +13,7 @@ import tornado.netutil
 
 from htq.config import ServerConfig
 from htq.server.app import make_app, read_limit, start_purging
+from htq.server.guard import is_loopback
 from htq.server.prefork import prefork
 from htq.store import AsyncStore, unreachable
 
@@ -66,6 +67,14 @@ def listen(config: ServerConfig) -> list[socket.socket] | None:
         return None
     port = sockets[0].getsockname()[1]
     print(f" * Running on http://{config.host}:{port}/", flush=True)
+    if not config.tokens and not is_loopback(config.host):
+        print(
+            f"htq server: warning: {config.host} is reachable from other machines and no token "
+            "is required: anyone who reaches it can make htq send requests. Start it with "
+            "--token, HTQ_TOKENS or --token-file.",
+            file=sys.stderr,
+            flush=True,
+        )
     return sockets
 
 

@@ -11,6 +11,7 @@ import tornado.web
 from htq.config import ServerConfig
 from htq.server.guard import Guard
 from htq.server.handlers import (
+    HealthHandler,
     NotFoundHandler,
     QueueHandler,
     RequestHandler,
@@ -31,6 +32,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         [
             (r"/", QueueHandler),
             (r"/stats/?", StatsHandler),
+            (r"/healthz/?", HealthHandler),
             (rf"/{_UUID}/?", RequestHandler),
             (rf"/{_UUID}/status/?", StatusHandler),
             (rf"/{_UUID}/response/?", ResponseHandler),
@@ -41,7 +43,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         max_body=config.max_body,
         max_timeout=config.max_timeout,
         show_secrets=config.show_secrets,
-        guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins),
+        guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins, config.tokens),
         read_limit=read_limit(config),
         log_function=_log_request if config.debug else _quiet,
     )

@@ -1,6 +1,8 @@
-"""Who may call the API from a browser: the Host and Origin checks (DNS rebinding, CSRF).
+"""Who may call the API: bearer tokens, and the Host and Origin checks (DNS rebinding, CSRF).
 
-htq sends requests for whoever reaches its API. A web page the user opens must not be able to:
+htq sends requests for whoever reaches its API. With tokens (`--token`, `HTQ_TOKENS`,
+`--token-file`), every call but `/healthz` needs `Authorization: Bearer <token>` (401
+otherwise). Whatever the tokens, a web page the user opens must not be able to call it:
 - a page rebound to 127.0.0.1 sends `Host: attacker.example`: refused unless that host is
   allowed (by default, when bound to a loopback address, only loopback names are);
 - a page sends its `Origin`: refused unless `--cors-origins` names it (none by default);
@@ -11,10 +13,11 @@ without a preflight (the handler answers 415 otherwise).
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from dataclasses import dataclass, field
 
-from htq.errors import ClientError, Forbidden
+from htq.errors import ClientError, Forbidden, Unauthorized
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 #: What a preflight may ask for.
@@ -42,21 +45,66 @@ def host_name(header: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Tokens:
+    """The bearer tokens a server accepts; none: every caller is accepted (local use)."""
+
+    accepted: tuple[bytes, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def of(cls, tokens: tuple[str, ...]) -> Tokens:
+        return cls(tuple(token.encode("ascii") for token in tokens))
+
+    def check(self, authorization: str | None) -> None:
+        if not self.accepted:
+            return
+        if authorization is None:
+            raise Unauthorized(
+                "This server needs a token: send `Authorization: Bearer <token>`.", _CHALLENGE
+            )
+        scheme, _, given = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthorized(
+                "The Authorization header must be `Bearer <token>`.",
+                f'{_CHALLENGE}, error="invalid_request"',
+            )
+        # Latin-1 is how the header was decoded; compared with every token, in constant time.
+        candidate = given.strip().encode("latin-1", "replace")
+        matched = False
+        for token in self.accepted:
+            matched |= hmac.compare_digest(candidate, token)
+        if not matched:
+            raise Unauthorized(
+                "This token is not one the server accepts.", f'{_CHALLENGE}, error="invalid_token"'
+            )
+
+
+_CHALLENGE = 'Bearer realm="htq"'
+
+
+@dataclass(frozen=True, slots=True)
 class Guard:
     """The checks of one server, from its settings."""
 
     bound_host: str
     allowed_hosts: frozenset[str]  # lower-case names; "*" allows any
     cors_origins: frozenset[str]  # exact origins; "*" allows any
+    tokens: Tokens = field(default_factory=Tokens)
     # Host headers seen and found allowed: every request checks, on the enqueue path.
     _answered: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @classmethod
-    def of(cls, bound_host: str, allowed: tuple[str, ...], origins: tuple[str, ...]) -> Guard:
+    def of(
+        cls,
+        bound_host: str,
+        allowed: tuple[str, ...],
+        origins: tuple[str, ...],
+        tokens: tuple[str, ...] = (),
+    ) -> Guard:
         hosts = frozenset(host_name(h) if h != "*" else "*" for h in allowed if h)
         if not is_loopback(bound_host) and not hosts:
             hosts = frozenset({"*"})  # bound for the network: any name, unless told otherwise
-        return cls(bound_host.lower(), hosts, frozenset(o.rstrip("/") for o in origins if o))
+        cors = frozenset(o.rstrip("/") for o in origins if o)
+        return cls(bound_host.lower(), hosts, cors, Tokens.of(tokens))
 
     def check_host(self, header: str) -> None:
         if header in self._answered or "*" in self.allowed_hosts:

@@ -17,6 +17,7 @@ from htq.errors import (
     HtqError,
     NotFound,
     StoreUnavailable,
+    Unauthorized,
     UnsupportedMediaType,
 )
 from htq.models import (
@@ -52,8 +53,18 @@ class BaseHandler(tornado.web.RequestHandler):
         store: AsyncStore = self.settings["store"]
         return store
 
+    #: Answered without a token (`/healthz`, for load balancers and probes).
+    public = False
+
     def set_default_headers(self) -> None:
+        # Here rather than in prepare: an error answer (clear() calls this again) keeps them,
+        # so a page that may call the API can read why it was refused.
         self.set_header("Content-Type", "application/json")
+        origin = self.request.headers.get("Origin")
+        if origin is not None and self.settings["guard"].origin_allowed(origin):
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "Location, Link, Etag")
+            self.set_header("Vary", "Origin")
 
     def prepare(self) -> None:
         refusal = self.guard()
@@ -61,19 +72,17 @@ class BaseHandler(tornado.web.RequestHandler):
             raise refusal
 
     def guard(self) -> HtqError | None:
-        """Why a Host this server does not answer to, or an Origin that may not call it, is
-        refused (see htq/server/guard.py); an allowed Origin gets its CORS headers."""
+        """Why this call is refused: a Host this server does not answer to, an Origin that may
+        not call it, or no valid token (a CORS preflight needs none: browsers send none)."""
         guard: Guard = self.settings["guard"]
-        origin = self.request.headers.get("Origin")
+        headers = self.request.headers
         try:
             guard.check_host(self.request.host)
-            guard.check_origin(origin)
+            guard.check_origin(headers.get("Origin"))
+            if not self.public and self.request.method != "OPTIONS":
+                guard.tokens.check(headers.get("Authorization"))
         except HtqError as refusal:
             return refusal
-        if origin is not None:
-            self.set_header("Access-Control-Allow-Origin", origin)
-            self.set_header("Access-Control-Expose-Headers", "Location, Link, Etag")
-            self.set_header("Vary", "Origin")
         return None
 
     def options(self, *args: str) -> None:
@@ -143,6 +152,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.clear()
         self.set_header("Content-Type", "application/json")
         self.set_status(error.status_code)
+        if isinstance(error, Unauthorized):
+            self.set_header("WWW-Authenticate", error.challenge)
         self.finish(json.dumps(error.to_json()) + "\n")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -184,12 +195,15 @@ class QueueHandler(BaseHandler):
     _refused: HtqError | None = None
 
     def prepare(self) -> None:
+        # A refusal is raised once the request is read, in the method (as for any handler):
+        # answered from here, Tornado would close the connection after the answer, and a
+        # client sending its next request on it would read a reset.
         self._chunks = []
+        self._refused = self.guard()
         if self.request.method != "POST":
-            super().prepare()
             return
         declared = self._declared_length()
-        self._refused = self.guard() or self._refusal(declared)
+        self._refused = self._refused or self._refusal(declared)
         too_long = declared is not None and declared > self.settings["read_limit"]
         if self._refused is not None and too_long:
             raise self._refused  # too large to read and throw away: the connection closes
@@ -234,7 +248,14 @@ class QueueHandler(BaseHandler):
         limit: int = self.settings["max_body"]
         return BodyTooLarge(f"The request description is over {limit} bytes (--max-body).")
 
+    def options(self, *args: str) -> None:
+        if self._refused is not None:
+            raise self._refused
+        super().options(*args)
+
     async def get(self) -> None:
+        if self._refused is not None:
+            raise self._refused
         status = self._status_filter()
         limit = int(self.query_number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT)
         try:
@@ -370,6 +391,17 @@ class StatsHandler(BaseHandler):
         stats = await self.store.stats()
         stats["waiters"] = self.store.waiters.count
         self.write_json(stats)
+
+
+class HealthHandler(BaseHandler):
+    """`/healthz`: 200 while the server can reach Redis, 503 otherwise; needs no token."""
+
+    public = True
+
+    async def get(self) -> None:
+        if not await self.store.ping():
+            raise StoreUnavailable("The store (Redis) did not answer PING.")
+        self.write_json({"status": "ok"})
 
 
 class NotFoundHandler(BaseHandler):

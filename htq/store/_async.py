@@ -139,6 +139,9 @@ class AsyncStore:
     async def stats(self) -> dict[str, Any]:
         return await self.run(self.ops.stats())
 
+    async def ping(self) -> bool:
+        return await self.run(self.ops.ping())
+
     async def purge(self) -> int:
         return await self.run(self.ops.purge(now_ms(), 1000))
 

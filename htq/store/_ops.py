@@ -150,6 +150,10 @@ class Operations:
     def delete_response(self, uuid: str) -> Operation[bool]:
         return Operation((self._transition(DELETE_RESPONSE, uuid),), lambda r: bool(r[0]))
 
+    def ping(self) -> Operation[bool]:
+        """Whether Redis answers (for `/healthz`)."""
+        return Operation((("PING",),), lambda r: r[0] in (True, b"PONG", "PONG"))
+
     def stats(self) -> Operation[dict[str, Any]]:
         commands = (
             *(("ZCARD", self.keys.index(status)) for status in INDEXED),

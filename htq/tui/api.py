@@ -40,6 +40,10 @@ class ApiError(Exception):
         return self.status == 404
 
     @property
+    def unauthorized(self) -> bool:
+        return self.status == 401
+
+    @property
     def store_down(self) -> bool:
         """The server is up but cannot reach Redis (503)."""
         return self.status == 503
@@ -60,15 +64,24 @@ class Page:
 class ApiClient:
     """htq's REST API, one method per endpoint the TUI uses."""
 
-    def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url
         self._last_list: tuple[str, str, Page] | None = None  # (query, ETag, page)
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=CALL_TIMEOUT,
             transport=transport,
             follow_redirects=False,
-            headers={"Accept": "application/json"},
+            headers=headers,
         )
 
     async def aclose(self) -> None:
@@ -134,6 +147,14 @@ class ApiClient:
             answer = await self._http.request(method, path, timeout=timeout, **kwargs)
         except httpx.TransportError as exc:
             raise Unreachable(_describe(exc)) from exc
+        if answer.status_code == 401:
+            raise ApiError(
+                "The server refused the token given with --token or HTQ_TOKEN."
+                if "Authorization" in self._http.headers
+                else "The server needs a token: start the TUI with --token or HTQ_TOKEN.",
+                status=401,
+                code="unauthorized",
+            )
         if answer.status_code >= 400:
             raise _error(answer)
         return answer

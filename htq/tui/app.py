@@ -58,7 +58,7 @@ class HtqApp(App[int]):
         super().__init__()
         self.config = config
         self.clock = clock
-        self.api = ApiClient(config.url, transport=transport)
+        self.api = ApiClient(config.url, token=config.token, transport=transport)
         self._refusal = ""  # the last error toasted, so a failing poll toasts once, not per tick
 
     def get_default_screen(self) -> Screen[Any]:

@@ -170,7 +170,13 @@ class MainScreen(RequestScreen):
         shown = error is not None and self.htq.stats is None
         waiting.set_class(shown, "-shown")
         self.table.display = not shown
-        if error is not None and shown:
+        if error is not None and shown and error.unauthorized:
+            waiting.update(
+                f"The htq server at {self.htq.config.url} asks for a token.\n\n"
+                f"{error.message}\nFor example: `htq tui --token <token>`, or set HTQ_TOKEN.\n\n"
+                f"Trying again every {self.htq.config.interval:g} s..."
+            )
+        elif error is not None and shown:
             waiting.update(
                 f"No htq server answers at {self.htq.config.url} ({error.message.rstrip('.')}).\n\n"
                 "Start one in another terminal: `make run` in htq's folder, or `htq up`.\n"
