@@ -31,6 +31,10 @@ More options:
     --token <token>     Server: require this bearer token (repeatable; HTQ_TOKENS=a,b).
                         TUI: send it (HTQ_TOKEN).
     --token-file <file>  Server: require one of the tokens in this file, one per line.
+    --allow <hosts>     Send to these even if refused otherwise: hosts, *.domains, networks.
+    --deny <hosts>      Never send to these (same forms, comma-separated; * for all).
+    --deny-private      Never send to loopback, private or other non-public addresses.
+    --any-method        Send methods that are not HTTP's (RFC 9110, WebDAV) too.
     --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
     --grace <seconds>   Worker: time in-flight requests get after SIGTERM [default: 30].
     --max-response-bytes <bytes>  Worker: cut response bodies above this [default: 10485760].
@@ -58,6 +62,7 @@ from docopt import DocoptExit, docopt
 
 from htq import __version__
 from htq.config import (
+    OutboundConfig,
     ServerConfig,
     StoreConfig,
     TuiConfig,
@@ -72,11 +77,14 @@ from htq.config import (
     tokens,
 )
 from htq.errors import ConfigError
+from htq.outbound import Rules
 
 # Which options each command takes (the `[options]` line accepts all; the rest are refused).
 _COMMON = {"--redis", "--debug", "--prefix", "--ttl"}
+_OUTBOUND = {"--allow", "--deny", "--deny-private", "--any-method"}
 _ALLOWED = {
     "server": _COMMON
+    | _OUTBOUND
     | {
         "--host",
         "--port",
@@ -90,8 +98,11 @@ _ALLOWED = {
         "--token",
         "--token-file",
     },
-    "worker": _COMMON | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
+    "worker": _COMMON
+    | _OUTBOUND
+    | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
     "up": _COMMON
+    | _OUTBOUND
     | {
         "--host",
         "--port",
@@ -294,7 +305,20 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         allowed_hosts=_listed(options["--allowed-hosts"]),
         cors_origins=_listed(options["--cors-origins"]),
         tokens=tokens(options["--token"] or [], options["--token-file"]),
+        outbound=outbound_config(options),
     )
+
+
+def outbound_config(options: dict[str, Any]) -> OutboundConfig:
+    config = OutboundConfig(
+        allow=_listed(options["--allow"]),
+        deny=_listed(options["--deny"]),
+        deny_private=bool(options["--deny-private"]),
+        any_method=bool(options["--any-method"]),
+    )
+    Rules.parse(config.allow, "--allow")  # a bad value is one line now, not a trace later
+    Rules.parse(config.deny, "--deny")
+    return config
 
 
 def _listed(raw: str | None) -> tuple[str, ...]:
@@ -313,6 +337,7 @@ def worker_config(options: dict[str, Any]) -> WorkerConfig:
             "--max-response-bytes", options["--max-response-bytes"], int, low=0
         ),
         trust_env=bool(options["--trust-env"]),
+        outbound=outbound_config(options),
     )
 
 

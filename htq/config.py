@@ -35,6 +35,16 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundConfig:
+    """Where workers may send (see htq/outbound.py); the server refuses literal addresses."""
+
+    allow: tuple[str, ...] = ()  # hosts, *.domain patterns, addresses, networks
+    deny: tuple[str, ...] = ()  # the same; "*" for everything not allowed
+    deny_private: bool = False  # refuse every address that is not global
+    any_method: bool = False  # send methods that are not HTTP's too
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "localhost"
     port: int = 5000
@@ -48,6 +58,7 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback ones; "*": any
     cors_origins: tuple[str, ...] = ()  # web origins that may call the API; "*": any
     tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; none: no auth
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ class WorkerConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     trust_env: bool = False  # honour HTTP(S)_PROXY and friends
     max_attempts: int = 3  # deliveries before a request whose workers keep dying is an error
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,10 +69,20 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=12,
 )
+# Addresses the outbound guard refuses, in the forms a resolver takes.
+REFUSED_URLS = st.sampled_from(
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fd00:ec2::254]/",
+        "http://metadata.google.internal/",
+        "http://0xa9.0xfe.0xa9.0xfe/",
+    ]
+)
 HEADER_NAMES = st.one_of(NASTY, st.sampled_from(sorted(OWNED_HEADERS)), st.text(max_size=12))
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "url": st.one_of(TEXT, st.just("http://127.0.0.1:9/"), JSON),
-    "method": st.one_of(TEXT, st.sampled_from(["GET", "post", "DELETE"]), JSON),
+    "url": st.one_of(TEXT, st.just("http://127.0.0.1:9/"), REFUSED_URLS, JSON),
+    "method": st.one_of(TEXT, st.sampled_from(["GET", "post", "DELETE", "SET", "propfind"]), JSON),
     "headers": st.one_of(st.dictionaries(HEADER_NAMES, st.one_of(TEXT, JSON), max_size=3), JSON),
     "data": JSON,
     "timeout": st.one_of(NUMBERS, JSON),

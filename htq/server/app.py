@@ -9,6 +9,7 @@ import tornado.ioloop
 import tornado.web
 
 from htq.config import ServerConfig
+from htq.outbound import Outbound
 from htq.server.guard import Guard
 from htq.server.handlers import (
     HealthHandler,
@@ -45,6 +46,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         show_secrets=config.show_secrets,
         guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins, config.tokens),
         read_limit=read_limit(config),
+        outbound=Outbound.of(config.outbound, config.store.redis_url),
         log_function=_log_request if config.debug else _quiet,
     )
 

@@ -15,6 +15,7 @@ from htq.errors import (
     BodyTooLarge,
     ClientError,
     HtqError,
+    InvalidField,
     NotFound,
     StoreUnavailable,
     Unauthorized,
@@ -29,6 +30,7 @@ from htq.models import (
     now_ms,
     parse_request,
 )
+from htq.outbound import Outbound, Refused
 from htq.server.guard import ALLOW_HEADERS, ALLOW_METHODS, Guard
 from htq.store import LISTED_FIELDS, REDIS_DOWN, AsyncStore, parse_cursor
 
@@ -221,6 +223,15 @@ class QueueHandler(BaseHandler):
             raise self._refused
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         spec = parse_request(body, max_timeout=self.settings["max_timeout"])
+        outbound: Outbound = self.settings["outbound"]
+        try:
+            outbound.check_method(spec.method)
+        except Refused as exc:
+            raise InvalidField(str(exc), "method") from None
+        try:
+            outbound.check_literal(spec.url)
+        except Refused as exc:
+            raise InvalidField(f"The worker would refuse this URL: {exc}", "url") from None
         uuid = new_uuid()
         await self.store.enqueue(uuid, spec, now_ms())
         self.clear_header("Content-Type")

@@ -6,6 +6,7 @@ until it is connected; this one creates it first, so even a connect can be inter
 
 from __future__ import annotations
 
+import ipaddress
 import select
 import socket
 import ssl
@@ -13,16 +14,22 @@ import struct
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 
 from htq._sockets import bound
+from htq.outbound import Outbound, Refused
 from htq.worker._in_flight import InFlight
 
+_Info = TypeVar("_Info", bound=tuple[Any, ...])  # one of getaddrinfo's answers
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
+
+
+class OutboundRefused(httpcore.ConnectError):
+    """Every address the host resolved to is refused by the outbound guard."""
 
 
 class InterruptibleStream(httpcore.NetworkStream):
@@ -120,10 +127,13 @@ class InterruptibleStream(httpcore.NetworkStream):
 
 
 class InterruptibleBackend(httpcore.NetworkBackend):
-    """Opens TCP connections whose sockets belong to `in_flight` from before they connect."""
+    """Opens TCP connections whose sockets belong to `in_flight` from before they connect,
+    only to addresses `outbound` permits (the address checked is the address connected to:
+    no second lookup that a rebinding DNS could answer otherwise)."""
 
-    def __init__(self, in_flight: InFlight) -> None:
+    def __init__(self, in_flight: InFlight, outbound: Outbound | None) -> None:
         self._in_flight = in_flight
+        self._outbound = outbound
 
     def connect_tcp(
         self,
@@ -137,6 +147,8 @@ class InterruptibleBackend(httpcore.NetworkBackend):
             addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise httpcore.ConnectError(exc) from exc
+        if self._outbound is not None:
+            addresses = self._permitted(host, port, addresses)
         error: OSError = OSError(f"no address for {host}")
         for family, kind, proto, _, address in addresses:
             sock = socket.socket(family, kind, proto)
@@ -158,6 +170,21 @@ class InterruptibleBackend(httpcore.NetworkBackend):
         if isinstance(error, TimeoutError):
             raise httpcore.ConnectTimeout(error) from error
         raise httpcore.ConnectError(error) from error
+
+    def _permitted(self, host: str, port: int, addresses: list[_Info]) -> list[_Info]:
+        assert self._outbound is not None
+        permitted, refusal = [], None
+        for info in addresses:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            try:
+                self._outbound.check_address(host, address, port)
+            except Refused as exc:
+                refusal = refusal or exc
+            else:
+                permitted.append(info)
+        if not permitted and refusal is not None:
+            raise OutboundRefused(str(refusal)) from refusal
+        return permitted
 
     def connect_unix_socket(
         self,

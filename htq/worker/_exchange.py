@@ -16,6 +16,8 @@ import httpx
 
 from htq import __version__
 from htq.models import RequestSpec, Status, now_ms, response_resource
+from htq.outbound import Refused
+from htq.worker._backend import OutboundRefused
 
 log = logging.getLogger("htq.worker")
 
@@ -144,6 +146,8 @@ def describe(exc: BaseException) -> str:
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return "Timed out."  # the detail is the kernel's "[Errno 11] Resource temporarily..."
+    if isinstance(exc, httpx.ConnectError) and _refused(exc):
+        return f"Refused by htq's outbound guard: {detail}"
     if isinstance(exc, httpx.ConnectError):
         return f"Could not connect: {detail}"
     if isinstance(exc, httpx.RemoteProtocolError):
@@ -155,6 +159,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | ValueError):
         return f"Invalid request: {detail}"
     return f"{type(exc).__name__}: {detail}"
+
+
+def _refused(exc: BaseException) -> bool:
+    return isinstance(exc.__cause__, Refused | OutboundRefused)
 
 
 def _read(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:

@@ -12,6 +12,7 @@ import httpx
 
 from htq.config import WorkerConfig
 from htq.models import RequestSpec, Status
+from htq.outbound import Outbound
 from htq.store import Claim, Store
 from htq.worker._exchange import send, send_delete
 from htq.worker._health import GaveUp, RedisHealth
@@ -85,6 +86,7 @@ class SenderContext:
     stopping: threading.Event  # stop taking new requests
     aborting: threading.Event  # stop waiting for Redis: the grace period is over
     ready: Ready
+    outbound: Outbound  # where requests may go
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ class Sender:
         context = self._context
         try:
             with InterruptibleTransport(
-                self.in_flight, trust_env=context.config.trust_env
+                self.in_flight, trust_env=context.config.trust_env, outbound=context.outbound
             ) as transport:
                 while True:
                     try:

@@ -17,6 +17,7 @@ from typing import cast
 import httpcore
 import httpx
 
+from htq.outbound import Outbound, Refused
 from htq.worker._backend import InterruptibleBackend
 from htq.worker._in_flight import InFlight
 
@@ -55,17 +56,32 @@ class InterruptibleTransport(httpx.BaseTransport):
 
     With `trust_env`, the proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) and
     SSL_CERT_FILE / SSL_CERT_DIR are honoured, as httpx does; without, none of them.
+
+    `outbound` guards every request: its method and host name here, every address the name
+    resolves to in the backend (which connects only to an address it checked). Through a
+    proxy, the proxy resolves the name: only the name and a literal address are checked.
     """
 
-    def __init__(self, in_flight: InFlight, *, trust_env: bool) -> None:
+    def __init__(self, in_flight: InFlight, *, trust_env: bool, outbound: Outbound) -> None:
         self._ssl_context = httpx.create_ssl_context(trust_env=trust_env)
-        self._backend = InterruptibleBackend(in_flight)
+        self._outbound = outbound
+        self._backend = InterruptibleBackend(in_flight, outbound)
+        self._through_proxy = InterruptibleBackend(in_flight, None)
         self._direct = self._pool(None)
         self._proxies = urllib.request.getproxies() if trust_env else {}
         self._proxied: dict[str, httpcore.ConnectionPool] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
+        pool = self._pool_for(url)
+        try:
+            self._outbound.check_method(request.method)
+            if pool is self._direct:
+                self._outbound.check_name(url.host)
+            else:
+                self._outbound.check_literal(str(url))
+        except Refused as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
         core = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -76,7 +92,7 @@ class InterruptibleTransport(httpx.BaseTransport):
             extensions=request.extensions,
         )
         with _as_httpx_errors():
-            response = self._pool_for(url).handle_request(core)
+            response = pool.handle_request(core)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
@@ -108,7 +124,8 @@ class InterruptibleTransport(httpx.BaseTransport):
         return httpcore.ConnectionPool(
             ssl_context=self._ssl_context,
             proxy=httpcore.Proxy(proxy) if proxy else None,
-            network_backend=self._backend,
+            # the proxy is the worker's own choice: its address is not the guard's to judge
+            network_backend=self._through_proxy if proxy else self._backend,
         )
 
 

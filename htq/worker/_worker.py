@@ -14,6 +14,7 @@ from types import TracebackType
 
 from htq.config import WorkerConfig, describe_redis
 from htq.models import Status
+from htq.outbound import Outbound
 from htq.store import Claim, Store, worker_store
 from htq.worker._health import RedisHealth
 from htq.worker._in_flight import Interrupt
@@ -51,6 +52,7 @@ class Worker:
             stopping=self._stopping,
             aborting=self._aborting,
             ready=self._ready,
+            outbound=Outbound.of(config.outbound, config.store.redis_url),
         )
         self.senders = [Sender(context, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
         self._services = [
