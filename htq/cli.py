@@ -38,6 +38,8 @@ More options:
     --lease <seconds>   Worker: a claim lasts this long unless renewed [default: 10].
     --grace <seconds>   Worker: time in-flight requests get after SIGTERM [default: 30].
     --max-response-bytes <bytes>  Worker: cut response bodies above this [default: 10485760].
+    --signing-secret <secrets>  Worker: sign requests (Standard Webhooks) with these
+                        whsec_... secrets, comma-separated (the first is current).
     --trust-env         Worker: use HTTP(S)_PROXY and other proxy variables.
     --data-dir <dir>    Up: where the embedded Valkey keeps its data [default: .htq].
     --url <url>         TUI: the htq server to talk to [default: http://localhost:5000/].
@@ -78,6 +80,7 @@ from htq.config import (
 )
 from htq.errors import ConfigError
 from htq.outbound import Rules
+from htq.signing import decode_secret
 
 # Which options each command takes (the `[options]` line accepts all; the rest are refused).
 _COMMON = {"--redis", "--debug", "--prefix", "--ttl"}
@@ -100,7 +103,14 @@ _ALLOWED = {
     },
     "worker": _COMMON
     | _OUTBOUND
-    | {"--threads", "--lease", "--grace", "--max-response-bytes", "--trust-env"},
+    | {
+        "--threads",
+        "--lease",
+        "--grace",
+        "--max-response-bytes",
+        "--trust-env",
+        "--signing-secret",
+    },
     "up": _COMMON
     | _OUTBOUND
     | {
@@ -111,6 +121,7 @@ _ALLOWED = {
         "--grace",
         "--max-response-bytes",
         "--trust-env",
+        "--signing-secret",
         "--xheaders",
         "--max-body",
         "--max-timeout",
@@ -159,11 +170,14 @@ def command_help(command: str) -> str:
     usage = next(
         line.strip() for line in doc.splitlines() if line.strip().startswith(f"htq {command} ")
     )
-    options = [
-        line
-        for line in doc.splitlines()
-        if line.startswith("    -") and _option_name(line) in _ALLOWED[command] | {"--help"}
-    ]
+    options, included = [], False
+    for line in doc.splitlines():
+        if line.startswith("    -"):
+            included = _option_name(line) in _ALLOWED[command] | {"--help"}
+        elif not line.startswith(" " * 8):  # not an option's second line
+            included = False
+        if included:
+            options.append(line)
     env = "Each option can also be set as HTQ_<NAME> (e.g. HTQ_REDIS); see `htq -h`."
     return "\n".join(
         [_PURPOSE[command], "", "Usage:", f"    {usage}", "", "Options:", *options, "", env]
@@ -338,7 +352,21 @@ def worker_config(options: dict[str, Any]) -> WorkerConfig:
         ),
         trust_env=bool(options["--trust-env"]),
         outbound=outbound_config(options),
+        signing_secrets=_signing_secrets(options["--signing-secret"]),
     )
+
+
+def _signing_secrets(raw: str | None) -> tuple[str, ...]:
+    secrets = _listed(raw)
+    for secret in secrets:
+        try:
+            decode_secret(secret)
+        except ValueError as exc:  # the message never holds the secret
+            raise ConfigError(
+                f'--signing-secret: {exc} (make one with: python3 -c "import base64, secrets; '
+                "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\")"
+            ) from None
+    return secrets
 
 
 def tui_config(options: dict[str, Any]) -> TuiConfig:

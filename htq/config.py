@@ -72,6 +72,7 @@ class WorkerConfig:
     trust_env: bool = False  # honour HTTP(S)_PROXY and friends
     max_attempts: int = 3  # deliveries before a request whose workers keep dying is an error
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    signing_secrets: tuple[str, ...] = field(default=(), repr=False)  # whsec_...; first current
 
 
 @dataclass(frozen=True, slots=True)

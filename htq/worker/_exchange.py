@@ -17,6 +17,7 @@ import httpx
 from htq import __version__
 from htq.models import RequestSpec, Status, now_ms, response_resource
 from htq.outbound import Refused
+from htq.signing import Signer
 from htq.worker._backend import OutboundRefused
 
 log = logging.getLogger("htq.worker")
@@ -86,7 +87,11 @@ def _open(
 
 
 def send(
-    transport: httpx.BaseTransport, spec: RequestSpec, uuid: str, max_bytes: int
+    transport: httpx.BaseTransport,
+    spec: RequestSpec,
+    uuid: str,
+    max_bytes: int,
+    signer: Signer | None = None,
 ) -> dict[str, Any]:
     """Send `spec`: any HTTP response is a `success`, a failure an `error`, too late a `timeout`.
 
@@ -94,10 +99,10 @@ def send(
     network backend (see InFlight.enter); httpx's own timeout bounds each phase.
     """
     started = time.monotonic()
+    body = spec.body()
+    headers = Signer.sign(signer, uuid, spec.send_headers(), body)
     try:
-        with _open(
-            transport, spec.method, spec.url, spec.send_headers(), spec.body(), spec.timeout
-        ) as response:
+        with _open(transport, spec.method, spec.url, headers, body, spec.timeout) as response:
             raw, truncated = _read(response, max_bytes)
     except httpx.TimeoutException:
         return outcome(uuid, Status.TIMEOUT, started, timeout_message(spec))
@@ -118,9 +123,12 @@ def send(
     )
 
 
-def send_delete(transport: httpx.BaseTransport, spec: RequestSpec, uuid: str) -> None:
+def send_delete(
+    transport: httpx.BaseTransport, spec: RequestSpec, uuid: str, signer: Signer | None = None
+) -> None:
     """Tell the target a request was canceled: DELETE its URL with the request's headers."""
     headers = {k: v for k, v in spec.headers.items() if k.lower() not in _BODY_HEADERS}
+    headers = Signer.sign(signer, uuid, headers, None)
     try:
         with _open(transport, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
             log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)

@@ -13,6 +13,7 @@ import httpx
 from htq.config import WorkerConfig
 from htq.models import RequestSpec, Status
 from htq.outbound import Outbound
+from htq.signing import Signer
 from htq.store import Claim, Store
 from htq.worker._exchange import send, send_delete
 from htq.worker._health import GaveUp, RedisHealth
@@ -87,6 +88,7 @@ class SenderContext:
     aborting: threading.Event  # stop waiting for Redis: the grace period is over
     ready: Ready
     outbound: Outbound  # where requests may go
+    signer: Signer | None  # signs every request sent (--signing-secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,10 @@ class Sender:
         log.debug("[%s] sending request...", uuid)
         self.in_flight.begin(claim, spec.timeout)
         try:
-            response = send(transport, spec, uuid, self._context.config.max_response_bytes)
+            context = self._context
+            response = send(
+                transport, spec, uuid, context.config.max_response_bytes, context.signer
+            )
         finally:
             reason = self.in_flight.sent()
         answered = response["status"] == Status.SUCCESS
@@ -228,7 +233,7 @@ class Sender:
 
     def _canceled(self, transport: httpx.BaseTransport, spec: RequestSpec, uuid: str) -> None:
         log.debug("[%s] canceled", uuid)
-        send_delete(transport, spec, uuid)
+        send_delete(transport, spec, uuid, self._context.signer)
 
     def _hand_back(self, transport: httpx.BaseTransport, spec: RequestSpec, claim: Claim) -> None:
         context = self._context

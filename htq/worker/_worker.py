@@ -15,6 +15,7 @@ from types import TracebackType
 from htq.config import WorkerConfig, describe_redis
 from htq.models import Status
 from htq.outbound import Outbound
+from htq.signing import Signer
 from htq.store import Claim, Store, worker_store
 from htq.worker._health import RedisHealth
 from htq.worker._in_flight import Interrupt
@@ -53,6 +54,7 @@ class Worker:
             aborting=self._aborting,
             ready=self._ready,
             outbound=Outbound.of(config.outbound, config.store.redis_url),
+            signer=Signer(config.signing_secrets) if config.signing_secrets else None,
         )
         self.senders = [Sender(context, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
         self._services = [
