@@ -20,6 +20,7 @@ from htq.server.handlers import (
     StatsHandler,
     StatusHandler,
 )
+from htq.server.openapi import OpenApiHandler
 from htq.store import REDIS_DOWN, AsyncStore
 
 log = logging.getLogger("htq.server")
@@ -34,6 +35,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
             (r"/", QueueHandler),
             (r"/stats/?", StatsHandler),
             (r"/healthz/?", HealthHandler),
+            (r"/openapi\.json", OpenApiHandler),
             (rf"/{_UUID}/?", RequestHandler),
             (rf"/{_UUID}/status/?", StatusHandler),
             (rf"/{_UUID}/response/?", ResponseHandler),
