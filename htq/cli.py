@@ -25,6 +25,7 @@ More options:
     --processes <n>     Server: processes to fork, 0 = one per core [default: 1].
     --max-body <bytes>  Server: largest request description accepted [default: 10485760].
     --max-timeout <seconds>  Server: longest `timeout` a request may ask for [default: 3600].
+    --idempotency-ttl <seconds>  Server: remember Idempotency-Keys this long [default: 86400].
     --show-secrets      Server: show credential headers and URL passwords unmasked.
     --allowed-hosts <hosts>  Server: more Host names to answer, comma-separated (* any).
     --cors-origins <origins>  Server: web origins that may call it, comma-separated.
@@ -95,6 +96,7 @@ _ALLOWED = {
         "--processes",
         "--max-body",
         "--max-timeout",
+        "--idempotency-ttl",
         "--show-secrets",
         "--allowed-hosts",
         "--cors-origins",
@@ -125,6 +127,7 @@ _ALLOWED = {
         "--xheaders",
         "--max-body",
         "--max-timeout",
+        "--idempotency-ttl",
         "--show-secrets",
         "--allowed-hosts",
         "--cors-origins",
@@ -320,6 +323,9 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         cors_origins=_listed(options["--cors-origins"]),
         tokens=tokens(options["--token"] or [], options["--token-file"]),
         outbound=outbound_config(options),
+        idempotency_ttl=number(
+            "--idempotency-ttl", options["--idempotency-ttl"], float, low=1, high=30 * 86400
+        ),
     )
 
 

@@ -59,6 +59,7 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()  # web origins that may call the API; "*": any
     tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; none: no auth
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is remembered
 
 
 @dataclass(frozen=True, slots=True)

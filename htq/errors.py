@@ -8,7 +8,8 @@ HtqError                 every error htq raises on purpose
 │   ├── UnsupportedMediaType 415 the body is not JSON
 │   ├── Unauthorized         401 no valid `Authorization: Bearer <token>` (tokens are set)
 │   ├── Forbidden            403 a web page whose origin may not call the API
-│   └── NotFound             404 no such request, or no response (yet, or any more)
+│   ├── NotFound             404 no such request, or no response (yet, or any more)
+│   └── Conflict             409 not in a state that allows it (retry of a queued request...)
 ├── StoreUnavailable     503 Redis cannot be reached
 └── ConfigError          a bad option value or setting (the CLI prints it and exits 2)
 """
@@ -88,6 +89,11 @@ class Forbidden(ClientError):
 class NotFound(ClientError):
     status_code = 404
     code = "not_found"
+
+
+class Conflict(ClientError):
+    status_code = 409
+    code = "conflict"
 
 
 class StoreUnavailable(HtqError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from htq.delivery import DELIVERY_FIELDS, NO_DELIVERY, Delivery, validate_delivery, validate_due
 from htq.errors import InvalidField, MalformedRequest
 
 
@@ -36,7 +37,7 @@ MAX_HEADERS = 100
 MAX_HEADER_BYTES = 64 * 1024  # names and values together
 MAX_ID_LENGTH = 256
 MAX_URL_LENGTH = 8192
-REQUEST_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id"})
+REQUEST_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id", *DELIVERY_FIELDS})
 #: Headers the worker sets itself from the body and the connection. A description that set
 #: them could frame its body one way and send it another (a request-smuggling building block).
 OWNED_HEADERS = frozenset(
@@ -87,6 +88,8 @@ class RequestSpec:
     data: Any
     timeout: float
     id: str | None = None
+    delivery: Delivery = NO_DELIVERY  # retries, callbacks: none by default
+    due: int | None = None  # epoch ms before which it is not sent (None: at once)
 
     def body(self) -> bytes | None:
         """The bytes to send: text as UTF-8, any other JSON value encoded as JSON."""
@@ -111,6 +114,8 @@ class RequestSpec:
         small: dict[str, Any] = {"timeout": timeout, "url": self.url, "method": self.method.lower()}
         if self.id is not None:
             small["id"] = self.id
+        if self.delivery is not NO_DELIVERY:
+            small.update(self.delivery.to_stored())
         # Most descriptions have neither headers nor data: their JSON is known (enqueue's hot path).
         headers = json.dumps(self.headers) if self.headers else "{}"
         return json.dumps(small), headers, "null" if self.data is None else json.dumps(self.data)
@@ -129,6 +134,9 @@ class RequestSpec:
             data=resource["data"],
             timeout=float(resource["timeout"]),
             id=resource.get("id"),
+            delivery=Delivery.from_stored(resource)
+            if any(name in resource for name in _DELIVERY_SHOWN)
+            else NO_DELIVERY,
         )
 
     @classmethod
@@ -164,9 +172,15 @@ def request_resource(
     }
     if "id" in stored:
         resource["id"] = stored["id"]
+    for name in _DELIVERY_SHOWN:
+        if name in stored:
+            resource[name] = stored[name]
     if replaced_by:
         resource["replaced_by"] = replaced_by
     return resource
+
+
+_DELIVERY_SHOWN = ("retries", "retry_on", "backoff", "callback", "failure_callback")
 
 
 def _merge_stored(small: StoredJson, headers: StoredJson, data: StoredJson) -> dict[str, Any]:
@@ -187,15 +201,18 @@ MASK = "********"
 
 
 def masked(resource: dict[str, Any]) -> dict[str, Any]:
-    """A request resource as it is shown: credential headers and a URL's password masked (the
-    resource itself when it holds neither, as most do)."""
+    """A request resource as it is shown: credential headers and the passwords of its URLs
+    masked (the resource itself when it holds neither, as most do)."""
     headers = resource.get("headers")
-    url = resource.get("url")
     secret_headers = isinstance(headers, dict) and any(
         name.lower() in SECRET_HEADERS for name in headers
     )
-    password = isinstance(url, str) and "@" in url and bool(urlsplit(url).password)
-    if not secret_headers and not password:
+    result = resource.get("callback_result")
+    urls = {name: resource.get(name) for name in _URL_FIELDS}
+    if isinstance(result, dict):
+        urls["callback_result"] = result.get("url")
+    with_password = [name for name, url in urls.items() if _has_password(url)]
+    if not secret_headers and not with_password:
         return resource
     shown = dict(resource)
     if secret_headers:
@@ -204,11 +221,25 @@ def masked(resource: dict[str, Any]) -> dict[str, Any]:
             name: MASK if name.lower() in SECRET_HEADERS else value
             for name, value in headers.items()
         }
-    if password:
-        parts = urlsplit(str(url))
-        user, _, host = parts.netloc.rpartition("@")
-        shown["url"] = parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}").geturl()
+    for name in with_password:
+        if name == "callback_result":
+            shown[name] = {**resource[name], "url": _mask_password(str(urls[name]))}
+        else:
+            shown[name] = _mask_password(str(urls[name]))
     return shown
+
+
+_URL_FIELDS = ("url", "callback", "failure_callback")
+
+
+def _has_password(url: Any) -> bool:
+    return isinstance(url, str) and "@" in url and bool(urlsplit(url).password)
+
+
+def _mask_password(url: str) -> str:
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}").geturl()
 
 
 def parse_request(body: bytes, *, max_timeout: float = MAX_TIMEOUT) -> RequestSpec:
@@ -245,6 +276,10 @@ def validate_request(payload: dict[str, Any], *, max_timeout: float = MAX_TIMEOU
         data=_validate_data(data),
         timeout=_validate_timeout(payload.get("timeout"), max_timeout),
         id=_validate_id(payload.get("id")),
+        delivery=validate_delivery(payload, _validate_url),
+        due=validate_due(payload, now_ms())
+        if "delay" in payload or "not_before" in payload
+        else None,
     )
 
 
@@ -262,28 +297,28 @@ def _refuse_unencodable(payload: dict[str, Any]) -> None:
             ) from None
 
 
-def _validate_url(url: Any) -> str:
+def _validate_url(url: Any, name: str = "url") -> str:
     if url is None:
-        raise InvalidField("`url` is required: the URL to send the request to.", "url")
+        raise InvalidField(f"`{name}` is required: the URL to send the request to.", name)
     if not isinstance(url, str):
-        raise InvalidField(f"`url` must be a string, not {_json_type(url)}.", "url")
+        raise InvalidField(f"`{name}` must be a string, not {_json_type(url)}.", name)
     if len(url) > MAX_URL_LENGTH:
         raise InvalidField(
-            f"`url` must be at most {MAX_URL_LENGTH} characters, not {len(url)}.", "url"
+            f"`{name}` must be at most {MAX_URL_LENGTH} characters, not {len(url)}.", name
         )
     if _has_control(url) or " " in url:
-        raise InvalidField("`url` must not contain spaces or control characters.", "url")
+        raise InvalidField(f"`{name}` must not contain spaces or control characters.", name)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidField(f"`url` is not a valid URL: {exc}.", "url") from None
+        raise InvalidField(f"`{name}` is not a valid URL: {exc}.", name) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidField(f"`url` must be an http:// or https:// URL, not {url!r}.", "url")
+        raise InvalidField(f"`{name}` must be an http:// or https:// URL, not {url!r}.", name)
     if not parts.hostname:
-        raise InvalidField(f"`url` has no host: {url!r}.", "url")
+        raise InvalidField(f"`{name}` has no host: {url!r}.", name)
     if port == 0:
-        raise InvalidField(f"`url` has an invalid port: {url!r}.", "url")
+        raise InvalidField(f"`{name}` has an invalid port: {url!r}.", name)
     return url
 
 

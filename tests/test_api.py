@@ -37,8 +37,10 @@ def test_request_resource_has_the_spec_fields(api: httpx.Client, server: ServerT
     assert body["url"] == TUTORIAL_URL and body["method"] == "get" and body["uuid"] == uuid
     assert before <= body["time"] <= now_ms()
     base = f"{server.url}{uuid}/"
+    # the spec's three links as it shows them, then the attempts
     assert response.headers["Link"] == (
-        f'<{base}response/>; rel="response", <{base}>; rel="self", <{base}status/>; rel="status"'
+        f'<{base}response/>; rel="response", <{base}>; rel="self", <{base}status/>; rel="status", '
+        f'<{base}attempts/>; rel="attempts"'
     )
 
 

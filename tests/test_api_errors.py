@@ -45,7 +45,7 @@ BAD_BODIES = [
     ),
     ('{"url": "http://x/", "id": {}}', 422, "invalid", "`id`"),
     ('{"url": "http://x/", "id": ""}', 422, "invalid", "`id`"),
-    ('{"url": "http://x/", "callback": "http://y/"}', 422, "invalid", "Unknown field(s): callback"),
+    ('{"url": "http://x/", "callbak": "http://y/"}', 422, "invalid", "Unknown field(s): callbak"),
     (b"\xff\xfe", 400, "malformed", "not valid JSON"),
 ]
 

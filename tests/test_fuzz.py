@@ -24,6 +24,7 @@ CODES = {
     400: {"malformed", "bad_request"},
     403: {"forbidden"},
     404: {"not_found"},
+    409: {"conflict"},
     405: {"method_not_allowed"},
     413: {"too_large"},
     415: {"unsupported_media_type"},
@@ -87,6 +88,23 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "data": JSON,
     "timeout": st.one_of(NUMBERS, JSON),
     "id": st.one_of(TEXT, st.integers(), JSON),
+    "retries": st.one_of(st.integers(min_value=-5, max_value=200), JSON),
+    "retry_on": st.one_of(st.lists(st.integers(min_value=0, max_value=1000), max_size=4), JSON),
+    "backoff": st.one_of(
+        st.fixed_dictionaries({}, optional={"min": NUMBERS, "max": NUMBERS, "factor": NUMBERS}),
+        JSON,
+    ),
+    "delay": st.one_of(NUMBERS, JSON),
+    "not_before": st.one_of(
+        st.integers(min_value=-1, max_value=2**60),
+        st.sampled_from(
+            ["2026-12-01T09:00:00Z", "2026-12-01T09:00:00", "tomorrow", "9999-12-31T00:00:00+00:00"]
+        ),
+        TEXT,
+        JSON,
+    ),
+    "callback": st.one_of(TEXT, st.just("http://127.0.0.1:9/cb"), REFUSED_URLS, JSON),
+    "failure_callback": st.one_of(TEXT, st.just("http://127.0.0.1:9/f"), REFUSED_URLS, JSON),
 }
 DESCRIPTIONS = st.fixed_dictionaries(
     {"url": FIELD_VALUES["url"]},
@@ -109,13 +127,24 @@ BODIES = st.one_of(
     JSON.map(lambda value: json.dumps(value).encode()),
     st.binary(max_size=200),
 )
+# Idempotency keys: a few reused (replays and conflicts), and ones that are not keys.
+IDEMPOTENCY_KEYS = st.one_of(
+    st.none(),
+    st.sampled_from(["k", "order-42", "a b", "x" * 256, ""]),
+    # what HTTP can carry: no whitespace at either end
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20).filter(
+        lambda key: key == key.strip()
+    ),
+)
 QUERY_VALUES = st.one_of(NASTY, st.text(max_size=10), st.integers().map(str))
 QUERIES = st.dictionaries(
     st.sampled_from(["status", "limit", "cursor", "fields", "wait", "x"]), QUERY_VALUES, max_size=3
 )
+UNKNOWN = "/00000000-0000-0000-0000-000000000000/"
 PATHS = st.sampled_from(
-    ["/", "/stats", "/00000000-0000-0000-0000-000000000000/", "/nope/", "/%ff/", "/a/b/c/d"]
-)
+    ["/", "/stats", UNKNOWN, "/nope/", "/%ff/", "/a/b/c/d", f"{UNKNOWN}attempts/",
+     f"{UNKNOWN}retry/", "/healthz"]
+)  # fmt: skip
 
 
 def check(answer: httpx.Response) -> None:
@@ -131,26 +160,35 @@ def count(store: Store) -> int:
 
 
 @FUZZ
-@given(body=BODIES, content_type=CONTENT_TYPES)
-@example(body=b'{"url": "http://127.0.0.1:9/", "id": "\\ud800"}', content_type="application/json")
-@example(body=b'{"url": "http://127.0.0.1:9/", "data": [NaN]}', content_type="application/json")
-@example(body=b"[" * 50_000, content_type="application/json")
+@given(body=BODIES, content_type=CONTENT_TYPES, key=IDEMPOTENCY_KEYS)
+@example(
+    body=b'{"url": "http://127.0.0.1:9/", "id": "\\ud800"}',
+    content_type="application/json",
+    key=None,
+)
+@example(
+    body=b'{"url": "http://127.0.0.1:9/", "data": [NaN]}', content_type="application/json", key=None
+)
+@example(body=b"[" * 50_000, content_type="application/json", key="k")
 def test_posted_descriptions(
-    api: httpx.Client, store: Store, body: bytes, content_type: str
+    api: httpx.Client, store: Store, body: bytes, content_type: str, key: str | None
 ) -> None:
     before = count(store)
     headers = {"Content-Type": content_type} if content_type else {}
+    if key is not None:
+        headers["Idempotency-Key"] = key
     answer = api.post("/", content=body, headers=headers)
     check(answer)
     if answer.status_code == 303:
-        assert count(store) == before + 1
+        replayed = answer.headers.get("Idempotent-Replayed") == "true"
+        assert count(store) == before + (0 if replayed else 1)
         assert api.get(answer.headers["Location"]).status_code == 200
     else:
         assert count(store) == before, "nothing stored for a refused request"
 
 
 @FUZZ
-@given(path=PATHS, query=QUERIES, method=st.sampled_from(["GET", "DELETE", "PUT", "PATCH"]))
+@given(path=PATHS, query=QUERIES, method=st.sampled_from(["GET", "DELETE", "PUT", "PATCH", "POST"]))
 @example(path="/", query={"cursor": "²"}, method="GET")
 def test_queries(
     api: httpx.Client, store: Store, path: str, query: dict[str, str], method: str

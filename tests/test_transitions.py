@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from htq.config import StoreConfig
-from htq.models import Status, now_ms, response_resource
-from htq.store import Claim, Store
+from htq.models import Status, new_uuid, now_ms, response_resource, validate_request
+from htq.store import Claim, Idempotency, Store
 from tests.support.store import delete_namespace, enqueue
 
 URL = "http://127.0.0.1:1/"
@@ -198,3 +198,131 @@ def test_delete_response_keeps_the_status(store: Store) -> None:
     summary = json.loads(field(store, claim.uuid, "summary") or "{}")
     assert summary["deleted"] is True and summary["code"] == 200, "listings say it is gone"
     assert not store.run(store.ops.delete_response(claim.uuid))
+
+
+# -- delivery: scheduling, retries, requeue, callbacks, idempotency ----------------------------
+
+
+def test_enqueue_with_a_due_time_waits_in_the_due_index(store: Store) -> None:
+    due = now_ms() + 60_000
+    uuid = enqueue(store, url=URL, not_before=due)
+    assert store.redis.llen(store.keys.queue) == 0
+    assert store.redis.zscore(store.keys.due, uuid) == due and field(store, uuid, "due") == str(due)
+    assert indexed(store, uuid) == ["queued"]
+    assert store.promote(now_ms()) == (0, due), "not before its time"
+    assert store.promote(due) == (1, None)
+    assert store.wait_for_work(1) == uuid and field(store, uuid, "due") is None
+
+
+def test_promote_queues_each_due_request_once_however_many_run_it(store: Store) -> None:
+    due = now_ms() + 200
+    uuids = {enqueue(store, url=URL, not_before=due) for _ in range(300)}
+    moved: list[int] = []
+    time.sleep(0.25)
+    threads = [
+        threading.Thread(target=lambda: moved.append(store.promote(limit=50)[0])) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    while (more := store.promote(limit=50)[0]) > 0:
+        moved.append(more)
+    queued = [v.decode() for v in store.redis.lrange(store.keys.queue, 0, -1)]
+    assert sum(moved) == 300 and sorted(queued) == sorted(uuids)
+
+
+def test_promote_skips_a_request_canceled_meanwhile(store: Store) -> None:
+    uuid = enqueue(store, url=URL, not_before=now_ms() + 60_000)
+    assert store.cancel(uuid) is Status.QUEUED
+    assert store.redis.zscore(store.keys.due, uuid) is None and field(store, uuid, "due") is None
+    assert store.promote(now_ms() + 120_000) == (0, None)
+
+
+def test_retry_records_the_attempt_and_waits(store: Store) -> None:
+    claim = claimed(store)
+    due = now_ms() + 5_000
+    assert store.retry(claim, answer(claim.uuid, Status.ERROR), due)
+    assert store.status(claim.uuid) is Status.QUEUED and indexed(store, claim.uuid) == ["queued"]
+    assert store.redis.zscore(store.keys.due, claim.uuid) == due
+    assert store.redis.zscore(store.keys.leases, claim.uuid) is None
+    (first,) = store.attempts(claim.uuid) or []
+    assert first["attempt"] == 1 and first["outcome"] == "error" and first["message"] == "refused"
+    assert not store.complete(claim, answer(claim.uuid)), "the token moved on: fenced"
+    assert not store.retry(claim, answer(claim.uuid), due), "and so is a second retry"
+    assert store.stats()["retried"] == 1 and store.stats()["fenced"] == 2
+
+
+def test_the_second_attempts_completion_is_recorded(store: Store) -> None:
+    claim = claimed(store)
+    assert store.retry(claim, answer(claim.uuid, Status.TIMEOUT), now_ms())
+    assert store.promote() == (1, None)
+    second = claimed(store, claim.uuid)
+    assert second.attempts == 2
+    assert store.complete(second, answer(claim.uuid))
+    history = store.attempts(claim.uuid) or []
+    assert [(a["attempt"], a["outcome"]) for a in history] == [(1, "timeout"), (2, "success")]
+    assert field(store, claim.uuid, "recorded") == "2"
+
+
+def test_requeue_queues_a_finished_request_again(store: Store) -> None:
+    claim = claimed(store)
+    assert store.complete(claim, answer(claim.uuid))
+    assert store.redis.ttl(store.keys.request(claim.uuid)) > 0
+    assert store.requeue(claim.uuid).status is Status.SUCCESS
+    assert store.status(claim.uuid) is Status.QUEUED and indexed(store, claim.uuid) == ["queued"]
+    assert store.redis.ttl(store.keys.request(claim.uuid)) == -1, "no longer expires"
+    assert store.redis.zscore(store.keys.expiry, claim.uuid) is None
+    assert store.response(claim.uuid).raw is None
+    (first,) = store.attempts(claim.uuid) or []
+    assert first["attempt"] == 1 and first["code"] == 200
+    again = store.requeue(claim.uuid)
+    assert again.status is Status.QUEUED and not again.done, "a queued one is left alone"
+    assert store.wait_for_work(1) == claim.uuid
+    assert not store.complete(claim, answer(claim.uuid)), "the old claim is fenced"
+
+
+def test_complete_lists_callbacks_and_called_back_keeps_the_outcome(store: Store) -> None:
+    uuid = enqueue(store, url=URL, callback="http://127.0.0.1:1/cb")
+    plain = enqueue(store, url=URL)
+    assert store.wait_for_work(1) == uuid and store.wait_for_work(1) == plain
+    for each in (uuid, plain):
+        held = store.claim(each, "w", 30)
+        assert held is not None and store.complete(held, answer(each))
+    assert store.next_callback(1) == uuid and store.next_callback(0.1) is None
+    status, stored, raw = store.callback_job(uuid)
+    assert status is Status.SUCCESS and stored["callback"] == "http://127.0.0.1:1/cb"
+    assert json.loads(raw)["code"] == 200
+    assert store.called_back(uuid, {"url": "u", "attempts": 1, "code": 200})
+    assert (store.get(uuid) or {})["callback_result"]["code"] == 200
+    assert not store.called_back("00000000-0000-4000-8000-000000000000", {}), "no such request"
+
+
+def test_an_idempotency_key_makes_one_request(store: Store) -> None:
+    spec = validate_request({"url": URL})
+    key = Idempotency("k1", "print-a", 60)
+    first = store.enqueue(new_uuid(), spec, now_ms(), key)
+    again = store.enqueue(new_uuid(), spec, now_ms(), key)
+    other = store.enqueue(new_uuid(), spec, now_ms(), Idempotency("k1", "print-b", 60))
+    assert first.existing is None and again.existing == first.uuid and not again.conflict
+    assert other.conflict and other.existing == first.uuid
+    assert store.redis.zcard(store.keys.all) == 1
+    assert 0 < store.redis.pttl(store.keys.idempotency("k1")) <= 60_000
+
+
+def test_cancel_of_a_finished_request_keeps_how_it_ended_in_the_history(store: Store) -> None:
+    claim = claimed(store)
+    assert store.complete(claim, answer(claim.uuid))
+    assert store.cancel(claim.uuid) is Status.SUCCESS
+    (first,) = store.attempts(claim.uuid) or []
+    assert (first["outcome"], first["code"], first["reason"]) == ("success", 200, "OK")
+    assert store.requeue(claim.uuid).done
+    assert [a["attempt"] for a in store.attempts(claim.uuid) or []] == [1], "recorded once"
+
+
+def test_requeue_leaves_a_replaced_request_alone(store: Store) -> None:
+    first = enqueue(store, url=URL, id="same")
+    second = enqueue(store, url=URL, id="same")
+    found = store.requeue(first)
+    assert found.status is Status.CANCELED and found.replaced_by == second and not found.done
+    assert store.status(first) is Status.CANCELED

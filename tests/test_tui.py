@@ -387,3 +387,74 @@ def test_statuses_have_a_filter_key_each() -> None:
     keys = {b.key: b.action for b in declared_bindings(MainScreen)}
     for number, name in enumerate(["all", *Status.__members__.values()], start=1):
         assert keys[str(number)] == f"filter_status('{name}')"
+
+
+# -- delivery: retries, scheduling, requeue ----------------------------------------------------
+
+
+async def test_the_form_takes_retries_and_a_delay(server: HtqProcess, tag: str) -> None:
+    async with running(server.url or "") as (app, pilot):
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        app.screen.query_one("#url", Input).value = f"http://127.0.0.1:9/{tag}"
+        app.screen.query_one("#retries", Input).value = "2"
+        app.screen.query_one("#delay", Input).value = "600"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        rows = table(app)
+        await until(pilot, lambda: any(tag in i["url"] for i in rows.items.values()))
+        uuid = next(u for u, i in rows.items.items() if tag in i["url"])
+        await until(pilot, lambda: "due in 9m" in str(rows.get_cell(uuid, "url")))
+    shown = httpx.get(f"{server.url}{uuid}/").json()
+    assert shown["retries"] == 2 and shown["due"] > time.time() * 1000 + 590_000
+    httpx.delete(f"{server.url}{uuid}/")
+
+
+async def test_a_bad_retries_value_is_shown_by_the_field(server: HtqProcess) -> None:
+    async with running(server.url or "") as (app, pilot):
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        app.screen.query_one("#url", Input).value = "http://127.0.0.1:9/"
+        app.screen.query_one("#retries", Input).value = "500"
+        await pilot.press("ctrl+s")
+        error = app.screen.query_one("#retries-error", Label)
+        await until(pilot, lambda: "0 to 100" in str(error.render()))
+        assert isinstance(app.screen, SubmitScreen), "the form stays open"
+
+
+async def test_the_detail_shows_every_attempt_and_t_retries(
+    server: HtqProcess, worker: HtqProcess, target: Target, tag: str
+) -> None:
+    fast = {"min": 0.05, "max": 0.1}
+    uuid = queue(server, url=f"{target.url}/status/503/{tag}", retries=1, backoff=fast)
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: status_of(app, uuid) == "success")
+        assert "2 attempts" in str(table(app).get_cell(uuid, "url"))
+        screen = await open_detail(app, pilot, uuid)
+        attempts = screen.query_one("#attempts", Static)
+        await until(pilot, lambda: attempts.display and len(screen.attempts) == 2)
+        shown = text(attempts)
+        assert shown.count("503") == 2 and "success" in shown
+        assert "attempts 2 of up to 2" in text(screen.query_one("#request", Static))
+        await pilot.press("t")
+        await until(pilot, lambda: len(screen.attempts) == 3, timeout=15)
+    assert len(httpx.get(f"{server.url}{uuid}/attempts/").json()) == 3
+
+
+async def test_retry_is_refused_for_a_request_not_finished(server: HtqProcess, tag: str) -> None:
+    uuid = queue(server, url=f"http://127.0.0.1:9/{tag}", delay=600)
+    async with running(server.url or "") as (app, pilot):
+        told: list[str] = []
+        notify = app.notify
+        app.notify = lambda message, *args, **kwargs: (
+            told.append(str(message))
+            or notify(  # type: ignore[method-assign]
+                message, *args, **kwargs
+            )
+        )
+        await until(pilot, lambda: uuid in table(app).items)
+        table(app).select(uuid)
+        await pilot.press("t")
+        await until(pilot, lambda: any("only a finished request is retried" in m for m in told))
+        assert status_of(app, uuid) == "queued"
+    httpx.delete(f"{server.url}{uuid}/")

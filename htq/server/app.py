@@ -12,11 +12,13 @@ from htq.config import ServerConfig
 from htq.outbound import Outbound
 from htq.server.guard import Guard
 from htq.server.handlers import (
+    AttemptsHandler,
     HealthHandler,
     NotFoundHandler,
     QueueHandler,
     RequestHandler,
     ResponseHandler,
+    RetryHandler,
     StatsHandler,
     StatusHandler,
 )
@@ -39,6 +41,8 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
             (rf"/{_UUID}/?", RequestHandler),
             (rf"/{_UUID}/status/?", StatusHandler),
             (rf"/{_UUID}/response/?", ResponseHandler),
+            (rf"/{_UUID}/attempts/?", AttemptsHandler),
+            (rf"/{_UUID}/retry/?", RetryHandler),
         ],
         default_handler_class=NotFoundHandler,
         store=store,
@@ -49,6 +53,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins, config.tokens),
         read_limit=read_limit(config),
         outbound=Outbound.of(config.outbound, config.store.redis_url),
+        idempotency_ttl=config.idempotency_ttl,
         log_function=_log_request if config.debug else _quiet,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ import tornado.web
 from htq.errors import (
     BodyTooLarge,
     ClientError,
+    Conflict,
     HtqError,
     InvalidField,
     NotFound,
@@ -23,6 +25,7 @@ from htq.errors import (
 )
 from htq.models import (
     TERMINAL,
+    RequestSpec,
     Status,
     is_uuid,
     masked,
@@ -32,7 +35,7 @@ from htq.models import (
 )
 from htq.outbound import Outbound, Refused
 from htq.server.guard import ALLOW_HEADERS, ALLOW_METHODS, Guard
-from htq.store import LISTED_FIELDS, REDIS_DOWN, AsyncStore, parse_cursor
+from htq.store import LISTED_FIELDS, REDIS_DOWN, AsyncStore, Idempotency, parse_cursor
 
 log = logging.getLogger("htq.server")
 
@@ -44,6 +47,7 @@ _ACCEPTED_TYPES = ("application/json",)
 _REASONS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
 # A query number: plain ASCII decimals (float() would also take "1_0", "nan" or
 # digits of other scripts).
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _NUMBER = re.compile(r"[0-9]{1,15}(\.[0-9]{1,15})?")
 
 
@@ -65,7 +69,9 @@ class BaseHandler(tornado.web.RequestHandler):
         origin = self.request.headers.get("Origin")
         if origin is not None and self.settings["guard"].origin_allowed(origin):
             self.set_header("Access-Control-Allow-Origin", origin)
-            self.set_header("Access-Control-Expose-Headers", "Location, Link, Etag")
+            self.set_header(
+                "Access-Control-Expose-Headers", "Location, Link, Etag, Idempotent-Replayed"
+            )
             self.set_header("Vary", "Origin")
 
     def prepare(self) -> None:
@@ -107,17 +113,16 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.base_url() + "/".join((uuid, *tail)) + "/"
 
     def links(self, uuid: str) -> dict[str, str]:
-        return {
+        return {  # the spec's three as it shows them, then ours
+            "response": self.request_url(uuid, "response"),
             "self": self.request_url(uuid),
             "status": self.request_url(uuid, "status"),
-            "response": self.request_url(uuid, "response"),
+            "attempts": self.request_url(uuid, "attempts"),
         }
 
     def set_links(self, rels: dict[str, str]) -> None:
-        """A Link header, relations in name order as the spec shows them."""
-        self.set_header(
-            "Link", ", ".join(f'<{url}>; rel="{rel}"' for rel, url in sorted(rels.items()))
-        )
+        """A Link header, relations in the order given (the spec's order, then ours)."""
+        self.set_header("Link", ", ".join(f'<{url}>; rel="{rel}"' for rel, url in rels.items()))
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -223,21 +228,55 @@ class QueueHandler(BaseHandler):
             raise self._refused
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         spec = parse_request(body, max_timeout=self.settings["max_timeout"])
+        self._check_outbound(spec)
+        idempotency = self._idempotency(body)
+        uuid = new_uuid()
+        enqueued = await self.store.enqueue(uuid, spec, now_ms(), idempotency)
+        if enqueued.conflict:
+            raise Conflict(
+                "This Idempotency-Key was used with another request description (request "
+                f"{enqueued.existing}); use a new key for a new request."
+            )
+        if enqueued.existing is not None:
+            uuid = enqueued.existing
+            self.set_header("Idempotent-Replayed", "true")
+        self.clear_header("Content-Type")
+        self.set_header("Location", self.request_url(uuid))
+        self.set_status(303)
+        self.finish()
+
+    def _check_outbound(self, spec: RequestSpec) -> None:
+        """What the worker would refuse, refused now: the method, and literal addresses."""
         outbound: Outbound = self.settings["outbound"]
         try:
             outbound.check_method(spec.method)
         except Refused as exc:
             raise InvalidField(str(exc), "method") from None
-        try:
-            outbound.check_literal(spec.url)
-        except Refused as exc:
-            raise InvalidField(f"The worker would refuse this URL: {exc}", "url") from None
-        uuid = new_uuid()
-        await self.store.enqueue(uuid, spec, now_ms())
-        self.clear_header("Content-Type")
-        self.set_header("Location", self.request_url(uuid))
-        self.set_status(303)
-        self.finish()
+        urls = {"url": spec.url}
+        if spec.delivery.has_callbacks:
+            urls["callback"] = spec.delivery.callback or ""
+            urls["failure_callback"] = spec.delivery.failure_callback or ""
+        for name, url in urls.items():
+            try:
+                if url:
+                    outbound.check_literal(url)
+            except Refused as exc:
+                raise InvalidField(f"The worker would refuse `{name}`: {exc}", name) from None
+
+    def _idempotency(self, body: bytes) -> Idempotency | None:
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            return None
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise InvalidField(
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+                "Idempotency-Key",
+            )
+        # the same description whatever its spacing, key order, or fields given as null
+        given = {name: value for name, value in json.loads(body).items() if value is not None}
+        canonical = json.dumps(given, sort_keys=True, separators=(",", ":"))
+        fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+        return Idempotency(key, fingerprint, self.settings["idempotency_ttl"])
 
     def _refusal(self, declared: int | None) -> HtqError | None:
         """Why the body will be refused, from its headers alone (None: read it)."""
@@ -333,6 +372,36 @@ class RequestHandler(BaseHandler):
         if await self.store.cancel(self.known_uuid(uuid)) is None:
             raise NotFound(f"No request {uuid} (never queued, or expired).")
         self.no_content()
+
+
+class AttemptsHandler(BaseHandler):
+    """`/<uuid>/attempts/`: every attempt to send the request, oldest first (no bodies)."""
+
+    async def get(self, uuid: str) -> None:
+        attempts = await self.store.attempts(self.known_uuid(uuid))
+        if attempts is None:
+            raise NotFound(f"No request {uuid} (never queued, or expired).")
+        self.set_links({"request": self.request_url(uuid)})
+        self.write_json(attempts)
+
+
+class RetryHandler(BaseHandler):
+    """`/<uuid>/retry/`: POST queues a finished request again, as a new attempt (303)."""
+
+    async def post(self, uuid: str) -> None:
+        found = await self.store.requeue(self.known_uuid(uuid))
+        if found.status is None:
+            raise NotFound(f"No request {uuid} (never queued, or expired).")
+        if found.replaced_by is not None:
+            raise Conflict(
+                f"Request {uuid} was replaced by {found.replaced_by} (same `id`): retry that one."
+            )
+        if not found.done:
+            raise Conflict(f"Request {uuid} is {found.status}: only a finished request is retried.")
+        self.clear_header("Content-Type")
+        self.set_header("Location", self.request_url(uuid))
+        self.set_status(303)
+        self.finish()
 
 
 class StatusHandler(BaseHandler):

@@ -11,12 +11,15 @@
 
 Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot):
 
-    {p}:req:<uuid>     hash   request (JSON: timeout, url, method, id), headers (JSON), data
+    {p}:req:<uuid>     hash   request (JSON: timeout, url, method, id, retries...), headers, data
                               (JSON): apart, so a listing reads only what it shows; status,
                               seq, time, token, attempts, id, worker, replaced_by (the uuid
                               of the request with the same `id` that replaced it), response
                               (JSON, once answered), summary (JSON: code, reason, elapsed or
-                              message; kept when the response is deleted, for listings).
+                              message; kept when the response is deleted, for listings),
+                              due (ms, while waiting), claimed (ms, the last claim), history
+                              (JSON lines, one per recorded attempt) and recorded (the number
+                              of the last), callbacks (1: has some), callback_result (JSON).
                               htq 0.2 kept the whole resource in `request`; it is still read
     {p}:queue          list   uuids ready to send; new ones LPUSHed, workers take from the right
     {p}:claiming       list   uuids a worker has taken out of the queue (BLMOVE, or LMOVE ahead of
@@ -30,6 +33,12 @@ Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot
     {p}:seq            string the sequence that orders requests (newest = highest)
     {p}:stats          hash   counters: fenced (stale results refused), requeued, lost
     {p}:reaper         string a short lock electing the worker that reaps expired leases
+    {p}:due            zset   queued uuid -> when it is due (ms): scheduled, or waiting to be
+                              retried; PROMOTE moves the due ones into the queue. Also the
+                              channel that tells schedulers of a new earliest due time
+    {p}:callbacks      list   uuids of finished requests whose callbacks are to be sent
+    {p}:idem:<key>     string `<uuid> <fingerprint>` of the request an Idempotency-Key made
+                              (expires after --idempotency-ttl)
 
 Channels: `{p}:done` carries the uuid of each request that finishes (waiters on /response/),
 `{p}:cancel` the uuid of each pending request canceled (the worker holding it interrupts).
@@ -48,9 +57,11 @@ from htq.store._ops import (
     Answer,
     Claim,
     Enqueued,
+    Idempotency,
     Operation,
     Operations,
     Page,
+    Requeued,
     Turn,
     parse_cursor,
     summarize,
@@ -73,10 +84,12 @@ __all__ = [
     "Claim",
     "DoneWaiters",
     "Enqueued",
+    "Idempotency",
     "Keys",
     "Operation",
     "Operations",
     "Page",
+    "Requeued",
     "Script",
     "Store",
     "Turn",

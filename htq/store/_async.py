@@ -11,7 +11,7 @@ import redis.asyncio as aredis
 
 from htq.config import StoreConfig
 from htq.models import RequestSpec, Status, now_ms
-from htq.store._ops import Answer, Enqueued, Operation, Operations, Page
+from htq.store._ops import Answer, Enqueued, Idempotency, Operation, Operations, Page, Requeued
 from htq.store._scripts import missing
 from htq.store._waiters import DoneWaiters
 from htq.store._wire import AsyncWire, async_client
@@ -99,10 +99,19 @@ class AsyncStore:
             except Exception as exc:
                 future.set_exception(exc)
 
-    async def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Enqueued:
+    async def enqueue(
+        self, uuid: str, spec: RequestSpec, time_ms: int, idempotency: Idempotency | None = None
+    ) -> Enqueued:
         """Store a request and its queue entry atomically; with an `id`, cancel the earlier one
-        (one script: a storm of POSTs with one `id` never retries)."""
-        return await self.run(self.ops.enqueue(uuid, spec, time_ms))
+        (one script: a storm of POSTs with one `id` never retries); with an idempotency key
+        already used, nothing is stored (`existing` says which request it was)."""
+        return await self.run(self.ops.enqueue(uuid, spec, time_ms, idempotency))
+
+    async def requeue(self, uuid: str) -> Requeued:
+        return await self.run(self.ops.requeue(uuid))
+
+    async def attempts(self, uuid: str) -> list[dict[str, Any]] | None:
+        return await self.run(self.ops.attempts(uuid))
 
     async def get(self, uuid: str) -> dict[str, Any] | None:
         return await self.run(self.ops.get(uuid))

@@ -24,10 +24,12 @@ class Keys:
         self.stats = f"{tag}:stats"
         self.reaper = f"{tag}:reaper"
         self.all = f"{tag}:index:all"
+        self.due = f"{tag}:due"  # also the channel on which a new earliest due time is told
+        self.callbacks = f"{tag}:callbacks"
         self.done_channel = f"{tag}:done"
         self.cancel_channel = f"{tag}:cancel"
         self._tag = tag
-        # KEYS[2..15] of every transition script: built once, sent with every call.
+        # KEYS[2..17] of every transition script: built once, sent with every call.
         self._shared = (
             self.queue,
             self.claiming,
@@ -38,6 +40,8 @@ class Keys:
             self.seq,
             *(self.index(s) for s in INDEXED),
             self.all,
+            self.due,
+            self.callbacks,
         )
 
     def request(self, uuid: str) -> str:
@@ -45,6 +49,9 @@ class Keys:
 
     def index(self, status: Status | str) -> str:
         return f"{self._tag}:index:{status}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self._tag}:idem:{key}"
 
     def script_keys(self, uuid: str) -> list[str]:
         """The fixed KEYS layout every transition script shares (see _scripts._PRELUDE)."""

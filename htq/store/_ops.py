@@ -18,17 +18,21 @@ from htq.config import StoreConfig
 from htq.models import RequestSpec, Status, now_ms, request_resource, response_resource
 from htq.store._keys import INDEXED, Keys, text
 from htq.store._scripts import (
+    CALLED_BACK,
     CANCEL,
     CLAIM,
     COMPLETE,
     DELETE_RESPONSE,
     ENQUEUE,
     PAGE,
+    PROMOTE,
     PURGE,
     RELEASE,
     RENEW,
+    REQUEUE,
     REQUEUE_EXPIRED,
     RESCUE_CLAIMING,
+    RETRY,
     UNTAKE,
     Script,
 )
@@ -38,7 +42,11 @@ T = TypeVar("T")
 #: The most a listing page holds (stored bytes); a page that would hold more ends early.
 PAGE_BYTES = 4 * 1024 * 1024
 # The hash fields a request resource is rendered from (see models.request_resource).
-_RESOURCE_PARTS = ("status", "time", "request", "headers", "data", "replaced_by")
+_RESOURCE_PARTS = (
+    "status", "time", "request", "headers", "data", "replaced_by", "due", "attempts",
+    "callback_result",
+)  # fmt: skip
+_ATTEMPT_PARTS = ("status", "attempts", "recorded", "claimed", "history", "summary")
 # What a listing reads for each field it shows (`status` always: a request whose hash expired
 # has none, and is skipped).
 _LISTED_PARTS = {
@@ -51,6 +59,8 @@ _LISTED_PARTS = {
     "data": "data",
     "result": "summary",
     "replaced_by": "replaced_by",
+    "due": "due",
+    "attempts": "attempts",
 }
 #: What `GET /?fields=` may pick from each listed request (`links` the server adds).
 LISTED_FIELDS = frozenset({*_LISTED_PARTS, "status", "uuid", "links"})
@@ -96,6 +106,35 @@ class Page:
 class Enqueued:
     uuid: str
     replaced: str | None  # the uuid of an earlier unfinished request with the same `id`, if any
+    # With an Idempotency-Key already used: its request's uuid (and `uuid` was not queued);
+    # `conflict` when that request was described differently.
+    existing: str | None = None
+    conflict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """What a requeue found: the status it had (None: unknown), and the request that replaced
+    it (then it was left alone)."""
+
+    status: Status | None
+    replaced_by: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.replaced_by is None and self.status not in (None, *_UNFINISHED)
+
+
+_UNFINISHED = (Status.QUEUED, Status.PENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An `Idempotency-Key` and the fingerprint of the description it came with."""
+
+    key: str
+    fingerprint: str
+    ttl: float  # seconds the key is remembered
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +159,21 @@ class Operations:
 
     # -- what the server asks --------------------------------------------------------------
 
-    def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Operation[Enqueued]:
-        """Store a request and its queue entry; with an `id`, cancel the earlier holder."""
+    def enqueue(
+        self, uuid: str, spec: RequestSpec, time_ms: int, idempotency: Idempotency | None = None
+    ) -> Operation[Enqueued]:
+        """Store a request and its queue entry (or its due time); with an `id`, cancel the
+        earlier holder; with an idempotency key already used, return its request instead."""
         small, headers, data = spec.to_stored()
-        args = (small, headers, data, time_ms, spec.id or "", self.config.ttl)
-        command = self._transition(ENQUEUE, uuid, *args, self.keys.request(""))
-        return Operation((command,), lambda r: Enqueued(uuid, text(r[0]) or None))
+        args = [small, headers, data, time_ms, spec.id or "", self.config.ttl]
+        args += [self.keys.request(""), spec.due or "", "1" if spec.delivery.has_callbacks else ""]
+        keys = self.keys.script_keys(uuid)
+        if idempotency is not None:
+            keys.append(self.keys.idempotency(idempotency.key))
+            args += [idempotency.fingerprint, int(idempotency.ttl * 1000)]
+        channels = [self.keys.done_channel, self.keys.cancel_channel, uuid]
+        command = ENQUEUE.command(keys, [*channels, *args])
+        return Operation((command,), lambda r: _enqueued(uuid, r[0]))
 
     def get(self, uuid: str) -> Operation[dict[str, Any] | None]:
         command = ("HMGET", self.keys.request(uuid), *_RESOURCE_PARTS)
@@ -214,7 +262,46 @@ class Operations:
             response["time"],
             self.config.ttl,
             json.dumps(summarize(response)),
+            # the first attempt is told by the summary; from the second, each is recorded
+            json.dumps(attempt_entry(claim, response)) if claim.attempts > 1 else "",
         )
+        return Operation((command,), lambda r: bool(r[0]))
+
+    def retry(self, claim: Claim, response: dict[str, Any], due: int) -> Operation[bool]:
+        """Record a failed attempt and wait until `due` for the next; False if not held."""
+        entry = json.dumps(attempt_entry(claim, response))
+        command = self._transition(RETRY, claim.uuid, claim.token, due, entry)
+        return Operation((command,), lambda r: bool(r[0]))
+
+    def requeue(self, uuid: str) -> Operation[Requeued]:
+        """Queue a finished request again as a new attempt. Queued and pending ones, and
+        those a later request with their `id` replaced, are left alone."""
+        return Operation(
+            (self._transition(REQUEUE, uuid),),
+            lambda r: Requeued(_status(r[0][0]), text(r[0][1]) if len(r[0]) > 1 else None),
+        )
+
+    def attempts(self, uuid: str) -> Operation[list[dict[str, Any]] | None]:
+        """Every attempt of a request, oldest first; None if unknown."""
+        command = ("HMGET", self.keys.request(uuid), *_ATTEMPT_PARTS)
+        return Operation((command,), lambda r: _attempts(_fields(_ATTEMPT_PARTS, r[0])))
+
+    def promote(self, now: int, limit: int) -> Operation[tuple[int, int | None]]:
+        """Move requests due by `now` into the queue: how many, and the next due time."""
+        keys = [self.keys.due, self.keys.queue]
+        command = PROMOTE.command(keys, [now, limit, self.keys.request("")])
+        return Operation((command,), lambda r: (int(r[0][0]), int(r[0][1]) if r[0][1] else None))
+
+    def callback_job(self, uuid: str) -> Operation[tuple[Status | None, dict[str, Any], bytes]]:
+        """What a callback sends: the status, the request's delivery fields, the response."""
+        command = ("HMGET", self.keys.request(uuid), "status", "request", "response")
+        return Operation(
+            (command,),
+            lambda r: (_status(r[0][0]), json.loads(r[0][1] or "{}"), r[0][2] or b""),
+        )
+
+    def called_back(self, uuid: str, result: dict[str, Any]) -> Operation[bool]:
+        command = CALLED_BACK.command([self.keys.request(uuid)], [json.dumps(result)])
         return Operation((command,), lambda r: bool(r[0]))
 
     def renew(self, claims: Sequence[Claim], lease: float) -> Operation[list[bool]]:
@@ -302,7 +389,56 @@ def render(uuid: str, parts: dict[str, Any]) -> dict[str, Any] | None:
     )
     if parts.get("summary"):
         resource["result"] = json.loads(parts["summary"])
+    attempts = int(parts.get("attempts") or 0)
+    if attempts > 1 or (parts.get("due") and attempts):  # retried: how far it got
+        resource["attempts"] = attempts
+    if parts.get("due"):
+        resource["due"] = int(parts["due"])
+    if parts.get("callback_result"):
+        resource["callback_result"] = json.loads(parts["callback_result"])
     return resource
+
+
+def attempt_entry(claim: Claim, response: dict[str, Any]) -> dict[str, Any]:
+    """One attempt, as `GET /<uuid>/attempts/` lists it (no body, no headers)."""
+    elapsed = response.get("elapsed") or 0.0
+    entry: dict[str, Any] = {
+        "attempt": claim.attempts,
+        "start": round(response["time"] - elapsed),
+        "elapsed": elapsed,
+        "outcome": response["status"],
+    }
+    if response["status"] == Status.SUCCESS:
+        entry.update(code=response["code"], reason=response["reason"])
+    else:
+        entry["message"] = response.get("message")
+    return entry
+
+
+def _attempts(parts: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The recorded attempts, and the last one from what the request holds if not recorded."""
+    status = _status(parts["status"])
+    if status is None:
+        return None
+    history = parts.get("history")
+    entries = [json.loads(line) for line in text(history).split("\n")] if history else []
+    attempts = int(parts.get("attempts") or 0)
+    if attempts > int(parts.get("recorded") or 0):
+        claimed = parts.get("claimed")
+        entry: dict[str, Any] = {"attempt": attempts, "start": int(claimed) if claimed else None}
+        summary = json.loads(parts["summary"]) if parts.get("summary") else None
+        if status is Status.PENDING:
+            entry["outcome"] = "pending"
+        elif summary is not None and status is not Status.CANCELED:
+            summary.pop("deleted", None)
+            entry.update(outcome=str(status), **summary)
+        elif status is Status.CANCELED:
+            entry["outcome"] = "canceled"
+        else:
+            entry = {}
+        if entry:
+            entries.append(entry)
+    return entries
 
 
 def summarize(response: dict[str, Any]) -> dict[str, Any]:
@@ -326,6 +462,12 @@ def parse_cursor(cursor: str | None) -> str | None:
     if not _CURSOR.fullmatch(cursor):
         raise ValueError(f"invalid cursor {cursor!r}")
     return cursor
+
+
+def _enqueued(uuid: str, reply: Any) -> Enqueued:
+    if isinstance(reply, list):  # an idempotency key already used: ['same'|'conflict', uuid]
+        return Enqueued(uuid, None, text(reply[1]), text(reply[0]) == "conflict")
+    return Enqueued(uuid, text(reply) or None)
 
 
 def _fields(names: Sequence[str], values: list[Any]) -> dict[str, Any]:
@@ -373,6 +515,7 @@ def _stats(replies: list[Any]) -> dict[str, Any]:
         "queue_depth": counts[Status.QUEUED],
         "in_flight": counts[Status.PENDING],
         "fenced": counters.get("fenced", 0),
+        "retried": counters.get("retried", 0),
         "requeued": counters.get("requeued", 0),
         "lost": counters.get("lost", 0),
     }

@@ -22,7 +22,7 @@ _PRELUDE = """
 local REQ, QUEUE, CLAIMING, LEASES, EXPIRY, IDS, STATS, SEQ = unpack(KEYS, 1, 8)
 local INDEX = {queued=KEYS[9], pending=KEYS[10], success=KEYS[11], error=KEYS[12],
                timeout=KEYS[13], canceled=KEYS[14]}
-local ALL = KEYS[15]
+local ALL, DUE, CALLBACKS = KEYS[15], KEYS[16], KEYS[17]
 local DONE_CH, CANCEL_CH = ARGV[1], ARGV[2]
 
 local function move(req, uuid, old, new)
@@ -30,6 +30,41 @@ local function move(req, uuid, old, new)
   redis.call('ZREM', INDEX[old], uuid)
   redis.call('ZADD', INDEX[new], seq, uuid)
   redis.call('HSET', req, 'status', new)
+end
+
+-- Add one attempt's JSON line to the request's history (numbered `n`).
+local function record(req, n, entry)
+  local history = redis.call('HGET', req, 'history')
+  if history then entry = history .. '\\n' .. entry end
+  redis.call('HSET', req, 'history', entry, 'recorded', n)
+end
+
+-- The last attempt into the history, if it is not there yet: how it ended (`status`), with
+-- the code and timing the listing's summary kept.
+local function record_last(req, status)
+  local attempts = tonumber(redis.call('HGET', req, 'attempts') or '0')
+  if attempts <= tonumber(redis.call('HGET', req, 'recorded') or '0') then return end
+  local claimed = tonumber(redis.call('HGET', req, 'claimed'))
+  local entry = {attempt=attempts, outcome=status, start=claimed}
+  local summary = redis.call('HGET', req, 'summary')
+  if summary then
+    for name, value in pairs(cjson.decode(summary)) do
+      if name ~= 'deleted' then entry[name] = value end
+    end
+  end
+  record(req, attempts, cjson.encode(entry))
+end
+
+-- Wait until `due` (epoch ms) in the due index; the schedulers hear of a new earliest one.
+local function schedule(req, uuid, due)
+  redis.call('HSET', req, 'due', due)
+  redis.call('ZADD', DUE, due, uuid)
+  if redis.call('ZRANGE', DUE, 0, 0)[1] == uuid then redis.call('PUBLISH', DUE, due) end
+end
+
+-- Callbacks, if the request has any, are sent by a worker's callback threads.
+local function call_back(req, uuid)
+  if redis.call('HEXISTS', req, 'callbacks') == 1 then redis.call('LPUSH', CALLBACKS, uuid) end
 end
 
 -- Make a request terminal: index, lease, id, retention, and wake the waiters.
@@ -52,11 +87,13 @@ end
 local function cancel(req, uuid, now, ttl)
   local status = redis.call('HGET', req, 'status')
   if not status or status == 'canceled' then return status end
+  if redis.call('ZREM', DUE, uuid) == 1 then redis.call('HDEL', req, 'due') end
   if status == 'pending' then
     finish(req, uuid, status, 'canceled', now, ttl)
     redis.call('HINCRBY', req, 'token', 1)
     redis.call('PUBLISH', CANCEL_CH, uuid)
   else
+    record_last(req, status)  -- the history keeps how it ended; the response goes
     redis.call('HDEL', req, 'response', 'summary')
     finish(req, uuid, status, 'canceled', now, ttl)
   end
@@ -67,6 +104,19 @@ end
 _ENQUEUE = """
 local uuid, small, headers, data = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now, id, ttl, req_prefix = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local due, callbacks, fingerprint = ARGV[11], ARGV[12], ARGV[13]
+-- An Idempotency-Key (KEYS[18]) already used: the same request again, or a conflict.
+local idem = KEYS[18]
+if idem then
+  local used = redis.call('GET', idem)
+  if used then
+    local space = string.find(used, ' ', 1, true)
+    local other = string.sub(used, 1, space - 1)
+    if string.sub(used, space + 1) == fingerprint then return {'same', other} end
+    return {'conflict', other}
+  end
+  redis.call('SET', idem, uuid .. ' ' .. fingerprint, 'PX', ARGV[14])
+end
 local replaced = ''
 if id ~= '' then
   local current = redis.call('HGET', IDS, id)
@@ -92,7 +142,12 @@ redis.call('HSET', REQ, 'request', small, 'headers', headers, 'data', data, 'sta
            'seq', seq, 'time', now, 'token', 0, 'attempts', 0, 'id', id)
 redis.call('ZADD', ALL, seq, uuid)
 redis.call('ZADD', INDEX.queued, seq, uuid)
-redis.call('LPUSH', QUEUE, uuid)
+if callbacks ~= '' then redis.call('HSET', REQ, 'callbacks', 1) end
+if due ~= '' then
+  schedule(REQ, uuid, tonumber(due))
+else
+  redis.call('LPUSH', QUEUE, uuid)
+end
 return replaced
 """
 
@@ -136,7 +191,28 @@ if not held(uuid, token) then
   return 0
 end
 redis.call('HSET', REQ, 'response', response, 'summary', ARGV[9])
+if ARGV[10] ~= '' then record(REQ, tonumber(redis.call('HGET', REQ, 'attempts')), ARGV[10]) end
 finish(REQ, uuid, 'pending', status, now, ttl)
+call_back(REQ, uuid)
+return 1
+"""
+)
+
+# An attempt failed and attempts remain: record it and wait in the due index for the next.
+_RETRY = (
+    _HELD
+    + """
+local uuid, token, due, entry = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+if not held(uuid, token) then
+  redis.call('HINCRBY', STATS, 'fenced', 1)
+  return 0
+end
+record(REQ, tonumber(redis.call('HGET', REQ, 'attempts')), entry)
+move(REQ, uuid, 'pending', 'queued')
+redis.call('HINCRBY', REQ, 'token', 1)
+redis.call('ZREM', LEASES, uuid)
+schedule(REQ, uuid, due)
+redis.call('HINCRBY', STATS, 'retried', 1)
 return 1
 """
 )
@@ -165,10 +241,17 @@ if redis.call('HGET', REQ, 'status') ~= 'pending' then
   return 'stale'
 end
 redis.call('HINCRBY', REQ, 'token', 1)
-if tonumber(redis.call('HGET', REQ, 'attempts')) >= max_attempts then
+local attempts = tonumber(redis.call('HGET', REQ, 'attempts'))
+local retries = string.match(redis.call('HGET', REQ, 'request') or '', '"retries": ?(%d+)')
+if retries and tonumber(retries) + 1 > max_attempts then max_attempts = tonumber(retries) + 1 end
+local claimed = tonumber(redis.call('HGET', REQ, 'claimed'))
+record(REQ, attempts, cjson.encode({attempt=attempts, start=claimed, outcome='error',
+                                    message='The worker sending it was lost.'}))
+if attempts >= max_attempts then
   redis.call('HSET', REQ, 'response', lost, 'summary', ARGV[8])
   redis.call('HINCRBY', STATS, 'lost', 1)
   finish(REQ, uuid, 'pending', 'error', now, ttl)
+  call_back(REQ, uuid)
   return 'lost'
 end
 move(REQ, uuid, 'pending', 'queued')
@@ -176,6 +259,24 @@ redis.call('ZREM', LEASES, uuid)
 redis.call('RPUSH', QUEUE, uuid)
 redis.call('HINCRBY', STATS, 'requeued', 1)
 return 'requeued'
+"""
+
+# `POST /<uuid>/retry/`: a finished request is queued again as a new attempt, its history kept.
+_REQUEUE = """
+local uuid = ARGV[3]
+local status = redis.call('HGET', REQ, 'status')
+if not status or status == 'queued' or status == 'pending' then return {status or false} end
+-- Replaced by a later request with its `id`: that one is the request now.
+local replaced_by = redis.call('HGET', REQ, 'replaced_by')
+if replaced_by then return {status, replaced_by} end
+record_last(REQ, status)
+redis.call('HDEL', REQ, 'response', 'summary', 'finished', 'callback_result')
+redis.call('PERSIST', REQ)
+redis.call('ZREM', EXPIRY, uuid)
+redis.call('HINCRBY', REQ, 'token', 1)
+move(REQ, uuid, status, 'queued')
+redis.call('LPUSH', QUEUE, uuid)
+return {status}
 """
 
 _CANCEL = """
@@ -228,6 +329,33 @@ for i = 1, #ARGV do
   end
 end
 return returned
+"""
+
+# Due requests into the queue, where they are taken next (the earliest first). Any number of
+# workers may run it at once: each uuid leaves the due index once. The request keys are built
+# from ARGV[3] (same hash tag, so same Cluster slot): which are due is known only here.
+_PROMOTE = """
+local due, queue = KEYS[1], KEYS[2]
+local now, limit, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local uuids = redis.call('ZRANGE', due, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+for i = #uuids, 1, -1 do
+  local uuid = uuids[i]
+  redis.call('ZREM', due, uuid)
+  local req = prefix .. uuid
+  if redis.call('HGET', req, 'status') == 'queued' then
+    redis.call('HDEL', req, 'due')
+    redis.call('RPUSH', queue, uuid)
+  end
+end
+local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
+return {#uuids, first[2] or false}
+"""
+
+# A callback's outcome, kept on the request unless it expired meanwhile.
+_CALLED_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'callback_result', ARGV[1])
+return 1
 """
 
 # Drop expired requests from the indexes (their hashes expire by themselves).
@@ -290,11 +418,15 @@ CLAIM = _transition("claim", _CLAIM)
 RENEW = _transition("renew", _RENEW)
 COMPLETE = _transition("complete", _COMPLETE)
 RELEASE = _transition("release", _RELEASE)
+RETRY = _transition("retry", _RETRY)
+REQUEUE = _transition("requeue", _REQUEUE)
 REQUEUE_EXPIRED = _transition("requeue_expired", _REQUEUE_EXPIRED)
 CANCEL = _transition("cancel", _CANCEL)
 DELETE_RESPONSE = _transition("delete_response", _DELETE_RESPONSE)
 RESCUE_CLAIMING = Script("rescue_claiming", _RESCUE_CLAIMING)
 PURGE = Script("purge", _PURGE)
+PROMOTE = Script("promote", _PROMOTE)
+CALLED_BACK = Script("called_back", _CALLED_BACK)
 UNTAKE = Script("untake", _UNTAKE)
 PAGE = Script("page", _PAGE)
 

@@ -16,8 +16,10 @@ from htq.store._ops import (
     Answer,
     Claim,
     Enqueued,
+    Idempotency,
     Operation,
     Operations,
+    Requeued,
     Turn,
     together,
 )
@@ -25,6 +27,10 @@ from htq.store._scripts import missing
 from htq.store._wire import REDIS_DOWN, Wire, client, worker_client
 
 T = TypeVar("T")
+
+#: Seconds a scheduler sleeps at most (no due time, or a far one) before it looks again:
+#: what a missed pub/sub message (Redis away) costs at worst.
+DUE_POLL = 5.0
 
 
 class Store:
@@ -77,8 +83,10 @@ class Store:
 
     # -- the server's operations, blocking (tests and tools) ---------------------------------
 
-    def enqueue(self, uuid: str, spec: RequestSpec, time_ms: int) -> Enqueued:
-        return self.run(self.ops.enqueue(uuid, spec, time_ms))
+    def enqueue(
+        self, uuid: str, spec: RequestSpec, time_ms: int, idempotency: Idempotency | None = None
+    ) -> Enqueued:
+        return self.run(self.ops.enqueue(uuid, spec, time_ms, idempotency))
 
     def get(self, uuid: str) -> dict[str, Any] | None:
         return self.run(self.ops.get(uuid))
@@ -94,6 +102,12 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         return self.run(self.ops.stats())
+
+    def requeue(self, uuid: str) -> Requeued:
+        return self.run(self.ops.requeue(uuid))
+
+    def attempts(self, uuid: str) -> list[dict[str, Any]] | None:
+        return self.run(self.ops.attempts(uuid))
 
     # -- the worker's ------------------------------------------------------------------------
 
@@ -111,8 +125,30 @@ class Store:
     def complete(self, claim: Claim, response: dict[str, Any]) -> bool:
         return self.run(self.ops.complete(claim, response))
 
+    def retry(self, claim: Claim, response: dict[str, Any], due: int) -> bool:
+        return self.run(self.ops.retry(claim, response, due))
+
     def release(self, claim: Claim) -> bool:
         return self.run(self.ops.release(claim))
+
+    def promote(self, now: int | None = None, limit: int = 1000) -> tuple[int, int | None]:
+        """Queue what is due by `now`: how many, and when the next is due (None: nothing)."""
+        return self.run(self.ops.promote(now or now_ms(), limit))
+
+    def next_callback(self, timeout: float) -> str | None:
+        """Block until a finished request has callbacks to send; its uuid."""
+        taken = self.redis.brpop([self.keys.callbacks], timeout)
+        return text(taken[1]) if taken else None
+
+    def put_back_callback(self, uuid: str) -> int:
+        """A callback not sent (the worker stopped): back where it is taken next."""
+        return int(self.redis.rpush(self.keys.callbacks, uuid))
+
+    def callback_job(self, uuid: str) -> tuple[Status | None, dict[str, Any], bytes]:
+        return self.run(self.ops.callback_job(uuid))
+
+    def called_back(self, uuid: str, result: dict[str, Any]) -> bool:
+        return self.run(self.ops.called_back(uuid, result))
 
     def untake(self, uuids: Sequence[str]) -> int:
         return self.run(self.ops.untake(uuids)) if uuids else 0
@@ -131,13 +167,23 @@ class Store:
         worker: str,
         lease: float,
         take: bool,
+        retry_at: int | None = None,
     ) -> Turn:
         """A busy worker thread's one round trip a request: store the result of the request
-        it sent (`complete`), claim the uuid it took on an earlier turn (`claim`), and take the
-        next one from the queue (as `wait_for_work`, not blocking)."""
+        it sent (`complete`; with `retry_at`, a failed attempt to try again then: `retry`),
+        claim the uuid it took on an earlier turn (`claim`), and take the next one from the
+        queue (as `wait_for_work`, not blocking)."""
         ops = self.ops
+        storing: Operation[bool] | None = None
+        if result is not None:
+            held, response = result
+            storing = (
+                ops.complete(held, response)
+                if retry_at is None
+                else ops.retry(held, response, retry_at)
+            )
         wanted = [
-            ops.complete(*result) if result is not None else None,
+            storing,
             ops.claim(claim, worker, lease) if claim is not None else None,
             ops.take() if take else None,
         ]
@@ -174,6 +220,32 @@ class Store:
                 if connected.get("name") == name and "b" in connected.get("flags", ""):
                     woken += int(self.redis.client_unblock(int(connected["id"])))
         return woken
+
+    def keep_due(self, stop: threading.Event, on_error: Callable[[BaseException], None]) -> None:
+        """Until `stop`: queue each scheduled request at its due time. Sleeps until the next
+        due time, woken early when a sooner one is scheduled (pub/sub); any number of workers
+        may run it, each request is queued once (PROMOTE is one atomic step)."""
+        while not stop.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.keys.due)
+                while not stop.is_set():
+                    moved, due = self.promote()
+                    if moved >= 1000:
+                        continue  # more are due already
+                    wait = DUE_POLL if due is None else (due - now_ms()) / 1000
+                    if wait > 0:
+                        pubsub.get_message(timeout=min(wait, DUE_POLL))
+            except REDIS_DOWN as exc:
+                on_error(exc)
+                stop.wait(1.0)
+            finally:
+                with contextlib.suppress(*REDIS_DOWN):
+                    pubsub.close()
+
+    def wake_schedulers(self) -> None:
+        """Wake the threads sleeping in `keep_due` (a stopping worker's sees its stop)."""
+        self.redis.publish(self.keys.due, "wake")
 
     @contextlib.contextmanager
     def cancellations(self, on_cancel: Callable[[str], None]) -> Iterator[threading.Thread]:

@@ -7,6 +7,7 @@ ApiError            the server answered with an error, or could not be asked
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +21,7 @@ CALL_TIMEOUT = 10.0
 
 
 #: What the table needs of each listed request: no bodies or headers, which may be large.
-LIST_FIELDS = "uuid,method,url,status,time,id,result"
+LIST_FIELDS = "uuid,method,url,status,time,id,result,due,attempts"
 
 
 class ApiError(Exception):
@@ -139,6 +140,18 @@ class ApiClient:
 
     async def delete_response(self, uuid: str) -> None:
         await self._call("DELETE", f"{uuid}/response/")
+
+    async def attempts(self, uuid: str) -> builtins.list[dict[str, Any]]:
+        """Every attempt to send the request, oldest first."""
+        answer = await self._call("GET", f"{uuid}/attempts/")
+        items = answer.json()
+        if not isinstance(items, list):
+            raise ApiError(f"The attempts came as {type(items).__name__}, not a list.")
+        return [item for item in items if isinstance(item, dict)]
+
+    async def retry(self, uuid: str) -> None:
+        """Queue a finished request again (409: it is not finished)."""
+        await self._call("POST", f"{uuid}/retry/")
 
     async def _call(
         self, method: str, path: str, *, timeout: float = CALL_TIMEOUT, **kwargs: Any

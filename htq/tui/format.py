@@ -56,11 +56,25 @@ def age(time_ms: Any, now: float) -> str:
     """`now` in seconds since the epoch; `12s`, `5m`, `3h`, `2d`."""
     if not isinstance(time_ms, int | float):
         return ""
-    seconds = max(0, int(now - time_ms / 1000))
+    return _span(now - time_ms / 1000)
+
+
+def until(time_ms: Any, now: float) -> str:
+    """How long until `time_ms` (`now` in seconds since the epoch): `in 12s`, `in 5m`, `now`."""
+    if not isinstance(time_ms, int | float):
+        return ""
+    if time_ms / 1000 <= now:
+        return "now"
+    return f"in {_span(time_ms / 1000 - now + 0.999)}"
+
+
+def _span(seconds: float) -> str:
+    """`12s`, `5m`, `3h`, `2d` (whole units, rounded down)."""
+    whole = max(0, int(seconds))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
 
 
 def elapsed(ms: Any) -> str:

@@ -54,7 +54,7 @@ _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
 @contextlib.contextmanager
-def _open(
+def open_request(
     transport: httpx.BaseTransport,
     method: str,
     url: str,
@@ -92,6 +92,7 @@ def send(
     uuid: str,
     max_bytes: int,
     signer: Signer | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Send `spec`: any HTTP response is a `success`, a failure an `error`, too late a `timeout`.
 
@@ -100,9 +101,14 @@ def send(
     """
     started = time.monotonic()
     body = spec.body()
-    headers = Signer.sign(signer, uuid, spec.send_headers(), body)
+    headers = spec.send_headers()
+    if extra:
+        headers = {**{k: v for k, v in headers.items() if k.lower() not in _lower(extra)}, **extra}
+    headers = Signer.sign(signer, uuid, headers, body)
     try:
-        with _open(transport, spec.method, spec.url, headers, body, spec.timeout) as response:
+        with open_request(
+            transport, spec.method, spec.url, headers, body, spec.timeout
+        ) as response:
             raw, truncated = _read(response, max_bytes)
     except httpx.TimeoutException:
         return outcome(uuid, Status.TIMEOUT, started, timeout_message(spec))
@@ -130,7 +136,7 @@ def send_delete(
     headers = {k: v for k, v in spec.headers.items() if k.lower() not in _BODY_HEADERS}
     headers = Signer.sign(signer, uuid, headers, None)
     try:
-        with _open(transport, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
+        with open_request(transport, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
             log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)
     except httpx.TimeoutException:
         log.debug("[%s] DELETE to the target timed out after %g seconds", uuid, DELETE_TIMEOUT)
@@ -167,6 +173,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | ValueError):
         return f"Invalid request: {detail}"
     return f"{type(exc).__name__}: {detail}"
+
+
+def _lower(headers: dict[str, str]) -> set[str]:
+    return {name.lower() for name in headers}
 
 
 def _refused(exc: BaseException) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from htq.config import WorkerConfig
-from htq.models import RequestSpec, Status
+from htq.models import RequestSpec, Status, now_ms
 from htq.outbound import Outbound
 from htq.signing import Signer
 from htq.store import Claim, Store
@@ -98,6 +99,7 @@ class Sent:
     claim: Claim
     spec: RequestSpec
     response: dict[str, Any]
+    due: int | None = None  # a failed attempt to try again then (epoch ms)
 
 
 class Sender:
@@ -164,6 +166,7 @@ class Sender:
                 context.aborting,
                 context.store.turn,
                 result=(sent.claim, sent.response) if sent else None,
+                retry_at=sent.due if sent else None,
                 claim=uuid,
                 worker=context.worker_id,
                 lease=context.config.lease,
@@ -200,14 +203,15 @@ class Sender:
         self.in_flight.begin(claim, spec.timeout)
         try:
             context = self._context
+            extra = _attempt_headers(claim) if spec.delivery.retries else None
             response = send(
-                transport, spec, uuid, context.config.max_response_bytes, context.signer
+                transport, spec, uuid, context.config.max_response_bytes, context.signer, extra
             )
         finally:
             reason = self.in_flight.sent()
         answered = response["status"] == Status.SUCCESS
         if reason is None or (reason is Interrupt.SHUTDOWN and answered):
-            return Sent(claim, spec, response)
+            return Sent(claim, spec, response, _next_attempt(claim, response))
         try:
             if reason is Interrupt.CANCELED:
                 self._canceled(transport, spec, uuid)
@@ -221,6 +225,10 @@ class Sender:
 
     def _settled(self, transport: httpx.BaseTransport, sent: Sent, *, stored: bool) -> None:
         uuid = sent.claim.uuid
+        if stored and sent.due is not None:
+            wait = max(0.0, (sent.due - now_ms()) / 1000)
+            log.debug("[%s] attempt %d failed; next in %.1f s", uuid, sent.claim.attempts, wait)
+            return
         if stored:
             _log_result(uuid, sent.response)
             return
@@ -243,6 +251,21 @@ class Sender:
         status = context.health.call(context.aborting, context.store.status, claim.uuid)
         if status is Status.CANCELED:
             self._canceled(transport, spec, claim.uuid)
+
+
+def _attempt_headers(claim: Claim) -> dict[str, str]:
+    """So that a target can tell a repeat: the request's uuid and the attempt's number."""
+    return {"Htq-Request-Id": claim.uuid, "Htq-Attempt": str(claim.attempts)}
+
+
+def _next_attempt(claim: Claim, response: dict[str, Any]) -> int | None:
+    """When to try a failed attempt again (epoch ms), if attempts remain; else None."""
+    delivery = claim.spec.delivery
+    if claim.attempts > delivery.retries or not delivery.failed(response):
+        return None
+    now = time.time()
+    wait = delivery.backoff.delay(claim.attempts, delivery.retry_after(response, now))
+    return round((now + wait) * 1000)
 
 
 def _log_result(uuid: str, response: dict[str, Any]) -> None:

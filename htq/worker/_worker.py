@@ -17,6 +17,7 @@ from htq.models import Status
 from htq.outbound import Outbound
 from htq.signing import Signer
 from htq.store import Claim, Store, worker_store
+from htq.worker._callbacks import Callbacks
 from htq.worker._health import RedisHealth
 from htq.worker._in_flight import Interrupt
 from htq.worker._sender import Ready, Sender, SenderContext
@@ -65,7 +66,12 @@ class Worker:
             threading.Thread(
                 target=self._every, args=(REAP_PERIOD, self._reap), name="htq-reaper", daemon=True
             ),
+            threading.Thread(target=self._keep_due, name="htq-scheduler", daemon=True),
         ]  # fmt: skip
+        self.callbacks = Callbacks(
+            self.store, self.health, self._stopping, outbound=context.outbound,
+            signer=context.signer, trust_env=config.trust_env,
+        )  # fmt: skip
         self._exit = contextlib.ExitStack()
 
     @property
@@ -76,6 +82,7 @@ class Worker:
         self._exit.enter_context(self.store.cancellations(self._on_cancel))
         for thread in self._services:
             thread.start()
+        self.callbacks.start()
         for sender in self.senders:
             sender.start()
         return self
@@ -84,6 +91,8 @@ class Worker:
         """Stop taking requests, give in-flight ones `grace` seconds, then hand the rest back."""
         grace = self.config.grace if grace is None else grace
         self._stopping.set()
+        self.callbacks.interrupt()
+        self.health.attempt(self.store.wake_schedulers)  # others' schedulers look once more
         self._wake_waiting()
         if self.in_flight:
             log.info(
@@ -108,6 +117,7 @@ class Worker:
         self._done.set()
         for thread in [*self._services, listener]:
             thread.join(timeout=2.0)
+        self.callbacks.join(timeout=2.0)
 
     def force(self) -> None:
         """Cut the grace period short (a second Ctrl-C)."""
@@ -144,6 +154,10 @@ class Worker:
         for sender in self.senders:
             if sender.in_flight.interrupt(Interrupt.CANCELED, uuid=uuid):
                 return
+
+    def _keep_due(self) -> None:
+        """Queue scheduled requests, and those waiting to be retried, when they are due."""
+        self.store.keep_due(self._stopping, self.health.failed)
 
     def _every(self, period: float, task: Callable[[], None]) -> None:
         while not self._done.wait(period):

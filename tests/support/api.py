@@ -15,9 +15,14 @@ from htq.store import Store
 TUTORIAL_URL = "http://httpbin.org/ip"
 
 
-def post(api: httpx.Client, payload: Any, **kwargs: Any) -> httpx.Response:
+def post(
+    api: httpx.Client, payload: Any, headers: dict[str, str] | None = None, **kwargs: Any
+) -> httpx.Response:
     return api.post(
-        "/", content=json.dumps(payload), headers={"Content-Type": "application/json"}, **kwargs
+        "/",
+        content=json.dumps(payload),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        **kwargs,
     )
 
 

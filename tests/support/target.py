@@ -95,7 +95,7 @@ class Target:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> Target:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         if self.tls is not None:
             server.socket = self.tls.wrap_socket(
@@ -164,6 +164,12 @@ class Target:
             for target in lists:
                 target.append(entry)
             self._changed.notify_all()
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new connections (a cancel storm's
+    # DELETEs) would be dropped and retried by TCP a second later, as no real server does.
+    request_queue_size = 128
 
 
 def _handler_for(target: Target) -> type[BaseHTTPRequestHandler]:
@@ -288,6 +294,25 @@ class _Handler(BaseHTTPRequestHandler):
                 "body": req.body.decode("utf-8", errors="replace"),
             }
         )
+
+    def _route_flaky(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        """`/flaky/<name>/<n>`: 503 for the first n requests to this path, then 200."""
+        seen = sum(1 for r in self.owner.requests if r.path == req.path and r.method == req.method)
+        if seen <= int(args[1]):
+            self._send(503, b"not yet", "text/plain")
+        else:
+            self._json({"attempt": seen})
+
+    def _route_busy(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        """`/busy/<name>/<seconds>`: the first request gets 429 with Retry-After, then 200."""
+        seen = sum(1 for r in self.owner.requests if r.path == req.path)
+        if seen == 1:
+            self.send_response(429)
+            self.send_header("Retry-After", args[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self._json({"attempt": seen})
 
     def _route_hangup(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
         self._send(200, b"ok", "text/plain")

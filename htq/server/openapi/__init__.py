@@ -7,6 +7,7 @@ and fuzzes the live server against it.
     _paths.py       each operation and the answers it may give
     _components.py  the reusable parameters, headers and responses
     _schemas.py     the request description, the resources, the counts, the error shape
+    _delivery.py    the delivery fields (retries, scheduling, callbacks), the attempts
     _refs.py        references, JSON content, the patterns they share
 """
 
@@ -34,6 +35,13 @@ Every answer is JSON, errors included: `{"error": "<code>", "message": "<for a p
 `"field"` on a `422`). Paths may be written with or without their trailing slash; a method a
 path does not list answers `405` (`method_not_allowed`).
 
+**Delivery.** A request is sent once unless its description says otherwise: `retries` (with
+`retry_on` and `backoff`, honouring `Retry-After`) tries it again, `delay` or `not_before`
+schedules it, `callback` and `failure_callback` are told how it ended. A request waiting for
+its time or its next attempt is `queued`, with its `due` time. `GET /{uuid}/attempts/` lists
+its attempts, and `POST /{uuid}/retry/` queues a finished request again. An `Idempotency-Key`
+header makes `POST /` safe to repeat.
+
 **Authentication.** A server started with tokens (`--token`, `HTQ_TOKENS`, `--token-file`)
 answers only calls carrying `Authorization: Bearer <token>` (`401` otherwise), but
 `GET /healthz` and CORS preflights. Without tokens (the default, for local use) no header is
@@ -59,7 +67,7 @@ def document(*, max_timeout: float, max_body: int, any_method: bool = False) -> 
         "servers": [{"url": "/", "description": "This server"}],
         "security": [{"bearer": []}, {}],
         "tags": [
-            {"name": "requests", "description": "Queue, read and cancel requests."},
+            {"name": "requests", "description": "Queue, read, cancel and retry requests."},
             {"name": "service", "description": "The server itself."},
         ],
         "paths": paths(),

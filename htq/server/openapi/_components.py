@@ -5,7 +5,7 @@ from __future__ import annotations
 from htq.models import Status
 from htq.server.guard import ALLOW_HEADERS, ALLOW_METHODS
 from htq.server.handlers import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT
-from htq.server.openapi._refs import LINKS, Json, content, ref, schema_ref
+from htq.server.openapi._refs import IDEMPOTENCY_KEY, LINKS, Json, content, ref, schema_ref
 from htq.store import LISTED_FIELDS
 
 
@@ -85,6 +85,24 @@ def parameters() -> Json:
             "description": "The `Etag` of a page read before: `304` while it is unchanged.",
             "schema": {"type": "string"},
         },
+        "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "description": "Makes the call safe to repeat: the first call with a key queues the "
+            "request, and every later one with the same key and the same description (the same "
+            "JSON, whatever its spacing or key order) answers the same `303` to that request, "
+            "with `Idempotent-Replayed: true`, instead of queueing another; the same key with "
+            "another description is refused (`409`). A key is remembered for the server's "
+            "`--idempotency-ttl` (24 hours by default). 1 to 255 visible ASCII characters "
+            "(`422`, `field`: `Idempotency-Key`, otherwise). Unlike `id`, which cancels the "
+            "earlier request, a key returns it.",
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": IDEMPOTENCY_KEY,
+            },
+        },
         "Wait": {
             "name": "wait",
             "in": "query",
@@ -112,7 +130,7 @@ def headers() -> Json:
             "schema": {"type": "string", "pattern": f"^{link.format('next')}$"},
         },
         "RequestLinks": {
-            "description": "The request's response, itself and its status.",
+            "description": "The request's response, itself, its status and its attempts.",
             "required": True,
             "schema": {
                 "type": "string",
@@ -126,6 +144,16 @@ def headers() -> Json:
                 "type": "string",
                 "pattern": "^" + ", ".join(link.format(r) for r in ("request", "self")) + "$",
             },
+        },
+        "AttemptsLinks": {
+            "description": "The request.",
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^{link.format('request')}$"},
+        },
+        "IdempotentReplayed": {
+            "description": "The `Idempotency-Key` was used before, with the same description: "
+            "`Location` is the request that call queued, and nothing new was queued.",
+            "schema": {"type": "string", "const": "true"},
         },
         "WwwAuthenticate": {
             "description": 'The challenge (RFC 6750), with `error="invalid_token"` when the '
@@ -181,14 +209,25 @@ def responses(max_body: int) -> Json:
             "`--cors-origins` names those that may)."
         ),
         "NotFound": _error(
-            "No such request (never queued, or expired), or it has no response (not yet, "
-            "deleted, or canceled) (`not_found`)."
+            "No such request (never queued, or expired), or, at `/{uuid}/response/`, it has no "
+            "response (not yet, deleted, or canceled) (`not_found`)."
         ),
         "TooLarge": _error(f"The body is over {max_body} bytes (`too_large`; `--max-body`)."),
         "UnsupportedMediaType": _error(
             "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)."
         ),
-        "Invalid": _error("A field has a bad value, or is unknown (`invalid`); `field` names it."),
+        "Invalid": _error(
+            "A field has a bad value, or is unknown (`invalid`); `field` names it. A bad "
+            "`Idempotency-Key` header too (`field`: `Idempotency-Key`)."
+        ),
+        "KeyConflict": _error(
+            "The `Idempotency-Key` was used before with another request description "
+            "(`conflict`): use a new key for a new request."
+        ),
+        "NotFinished": _error(
+            "The request is `queued` or `pending` (`conflict`): only a finished one is "
+            "queued again."
+        ),
         "Unavailable": _error("Redis cannot be reached (`unavailable`): retry later."),
         "Preflight": {
             "description": "The preflight's answer. No body.",

@@ -33,6 +33,14 @@ def paths() -> Json:
             "delete": _delete_response(),
             "options": _preflight("Response", ref("parameters", "AnyUuid")),
         },
+        "/{uuid}/attempts/": {
+            "get": _get_attempts(),
+            "options": _preflight("Attempts", ref("parameters", "AnyUuid")),
+        },
+        "/{uuid}/retry/": {
+            "post": _retry_request(),
+            "options": _preflight("Retry", ref("parameters", "AnyUuid")),
+        },
     }
 
 
@@ -107,16 +115,24 @@ def _queue_request() -> Json:
         "queueRequest",
         "Queue a request",
         "Queues the described request and answers at once with `303 See Other` to it. A "
-        "worker sends it later. Bad input never changes what is stored.",
+        "worker sends it later: once, or as its delivery fields say (`retries`, `delay` or "
+        "`not_before`, `callback`). Bad input never changes what is stored. With an "
+        "`Idempotency-Key`, a repeated call returns the request the first one queued.",
         {
             "303": {
-                "description": "Queued: `Location` is the request's URL. No body.",
-                "headers": {"Location": ref("headers", "Location")},
+                "description": "Queued (or, with an `Idempotency-Key` used before, queued "
+                "already): `Location` is the request's URL. No body.",
+                "headers": {
+                    "Location": ref("headers", "Location"),
+                    "Idempotent-Replayed": ref("headers", "IdempotentReplayed"),
+                },
             },
+            "409": ref("responses", "KeyConflict"),
             "413": ref("responses", "TooLarge"),
             "415": ref("responses", "UnsupportedMediaType"),
             "422": ref("responses", "Invalid"),
         },
+        parameters=[ref("parameters", "IdempotencyKey")],
     )
     operation["requestBody"] = {
         "required": True,
@@ -125,7 +141,20 @@ def _queue_request() -> Json:
         "content": {
             "application/json": {
                 "schema": schema_ref("RequestDescription"),
-                "example": {"url": "http://httpbin.org/ip"},
+                "examples": {
+                    "plain": {"value": {"url": "http://httpbin.org/ip"}},
+                    "delivered": {
+                        "summary": "Tried up to 4 times, in a minute, with a callback",
+                        "value": {
+                            "url": "https://api.example.com/orders",
+                            "data": {"order": 42},
+                            "retries": 3,
+                            "backoff": {"min": 2, "max": 60},
+                            "delay": 60,
+                            "callback": "https://hooks.example.com/htq",
+                        },
+                    },
+                },
             }
         },
     }
@@ -248,6 +277,45 @@ def _delete_response() -> Json:
         {
             "204": {"description": "Deleted. No body."},
             "404": ref("responses", "NotFound"),
+        },
+        parameters=[_UUID],
+    )
+
+
+def _get_attempts() -> Json:
+    return _operation(
+        "getAttempts",
+        "Read a request's attempts",
+        "Every attempt to send the request, oldest first (an empty array before the first): "
+        "its number, when it began, how long it took, and how it ended (the code and reason, "
+        "or the error's message; no bodies). A request retried (`retries`, or "
+        "`POST /{uuid}/retry/`) keeps its earlier attempts here.",
+        {
+            "200": {
+                "description": "The attempts.",
+                "headers": {"Link": ref("headers", "AttemptsLinks")},
+                "content": content({"type": "array", "items": schema_ref("Attempt")}),
+            },
+            "404": ref("responses", "NotFound"),
+        },
+        parameters=[_UUID],
+    )
+
+
+def _retry_request() -> Json:
+    return _operation(
+        "retryRequest",
+        "Queue a finished request again",
+        "Queues a finished request (`success`, `error`, `timeout` or `canceled`) again, as a "
+        "new attempt: its response and callback result are dropped, its attempts kept. No "
+        "body is needed.",
+        {
+            "303": {
+                "description": "Queued again: `Location` is the request's URL. No body.",
+                "headers": {"Location": ref("headers", "Location")},
+            },
+            "404": ref("responses", "NotFound"),
+            "409": ref("responses", "NotFinished"),
         },
         parameters=[_UUID],
     )

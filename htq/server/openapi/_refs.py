@@ -12,8 +12,11 @@ TOKEN_CHARS = "!#$%&'*+.^_`|~0-9A-Za-z-"
 NO_CONTROL = "^[^\\x00-\\x1f\\x7f]+$"
 #: A header value: Latin-1 (what HTTP carries) without control characters but the tab.
 HEADER_VALUE = "^[\\t\\x20-\\x7e\\x80-\\xff]*$"
-#: The relations of a request's `Link` header, in the order it gives them.
-LINKS = ("response", "self", "status")
+#: An `Idempotency-Key`: visible ASCII.
+IDEMPOTENCY_KEY = "^[\\x21-\\x7e]+$"
+#: The relations of a request's `Link` header, in the order it gives them (the spec's three,
+#: then htq's own).
+LINKS = ("response", "self", "status", "attempts")
 
 
 def ref(kind: str, name: str) -> Json:

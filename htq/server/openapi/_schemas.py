@@ -1,5 +1,5 @@
 """The document's schemas: the request description, the request and response resources,
-the listing, the counts and the error shape."""
+the listing, the counts and the error shape (the delivery fields are in _delivery.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from htq.models import (
     Status,
 )
 from htq.outbound import HTTP_METHODS
+from htq.server.openapi import _delivery
 from htq.server.openapi._refs import (
     HEADER_VALUE,
     LINKS,
@@ -46,9 +47,11 @@ def schemas(max_timeout: float, any_method: bool) -> Json:
         "Status": {
             "type": "string",
             "enum": [str(status) for status in Status],
-            "description": "`queued` → `pending` (a worker has it) → `success` (any HTTP "
-            "response, whatever its code), `error` (no response) or `timeout`; `DELETE` makes "
-            "any of them `canceled`.",
+            "description": "`queued` (waiting for a worker, or for its `due` time) → `pending` "
+            "(a worker has it) → `success` (any HTTP response, whatever its code), `error` (no "
+            "response) or `timeout`; `DELETE` makes any of them `canceled`. An attempt to be "
+            "tried again (`retries`) goes back to `queued`, and so does a finished request "
+            "`POST /{uuid}/retry/` queues again.",
         },
         "Error": {
             "type": "object",
@@ -66,8 +69,10 @@ def schemas(max_timeout: float, any_method: bool) -> Json:
         "RequestDescription": _request_description(max_timeout, any_method),
         "RequestResource": {
             "type": "object",
-            "description": "A queued request. `id` and `replaced_by` appear only when set, "
-            "`result` once the request was answered.",
+            "description": "A queued request. `id`, `replaced_by` and the delivery fields "
+            "appear only when set, `result` once the request was answered, `due` while it waits "
+            "for its time, `attempts` once it was tried again, `callback_result` once its "
+            "callback was called.",
             "required": ["timeout", "status", "data", "headers", "url", "method", "uuid", "time"],
             "additionalProperties": False,
             "properties": _resource_properties(),
@@ -82,11 +87,13 @@ def schemas(max_timeout: float, any_method: bool) -> Json:
         },
         "Links": {
             "type": "object",
+            "description": "The request's URLs: its response, itself, its status and its attempts.",
             "required": list(LINKS),
             "additionalProperties": False,
             "properties": {rel: {"type": "string", "format": "uri"} for rel in LINKS},
         },
         "Result": _result(),
+        **_delivery.schemas(),
         "Response": {"oneOf": [schema_ref("Success"), schema_ref("Failure")]},
         "Success": _success(),
         "Failure": _failure(),
@@ -128,17 +135,21 @@ def _request_description(max_timeout: float, any_method: bool) -> Json:
             + ", ".join(f"`{name}`" for name in sorted(HTTP_METHODS))
             + " (others with the server's `--any-method`)."
         )
+    url = {
+        "type": "string",
+        "maxLength": MAX_URL_LENGTH,
+        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x20\\x7f]+$",
+    }
     return {
         "type": "object",
-        "description": "What to send. Unknown fields are refused (`422`), not ignored; `null` "
-        "is the same as leaving a field out.",
+        "description": "What to send, and (all optional) how to deliver it. Unknown fields are "
+        "refused (`422`), not ignored; `null` is the same as leaving a field out.",
         "required": ["url"],
         "additionalProperties": False,
+        **_delivery.DELAY_OR_NOT_BEFORE,
         "properties": {
             "url": {
-                "type": "string",
-                "maxLength": MAX_URL_LENGTH,
-                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x20\\x7f]+$",
+                **url,
                 "description": "Where to send the request: an `http://` or `https://` URL with "
                 "a host (and a valid port, if any), without spaces or control characters, whose "
                 "host the outbound guard does not refuse when written as an address (htq's own "
@@ -194,6 +205,7 @@ def _request_description(max_timeout: float, any_method: bool) -> Json:
                 f"at most {MAX_ID_LENGTH} characters): a new request with the same `id` cancels "
                 "the earlier one if it has not finished.",
             },
+            **_delivery.description_properties(url),
         },
     }
 
@@ -221,6 +233,7 @@ def _resource_properties() -> Json:
             "description": "The later request with the same `id` that canceled this one.",
         },
         "result": schema_ref("Result"),
+        **_delivery.resource_properties(),
     }
 
 
@@ -293,10 +306,11 @@ def _stats_schema() -> Json:
     count = {"type": "integer", "minimum": 0}
     counters = {
         "total": "Requests kept.",
-        "queue_depth": "Requests queued.",
+        "queue_depth": "Requests queued (those waiting for their `due` time too).",
         "in_flight": "Requests pending.",
         "waiters": "Clients blocked on `/response/` at this server.",
         "fenced": "Results refused because the worker no longer held the request.",
+        "retried": "Failed attempts put back to wait for their next (`retries`).",
         "requeued": "Requests queued again because their worker stopped renewing its lease.",
         "lost": "Requests ended as `error` after their workers were lost three times.",
     }

@@ -24,6 +24,7 @@ REQUEST_BINDINGS: list[BindingType] = [
     Binding("c", "cancel_request", "Cancel", tooltip="Cancel it (a stored response goes too)"),
     Binding("d", "delete_response", "Delete resp.", tooltip="Delete the stored response"),
     Binding("y", "copy_curl", "Curl", tooltip="Copy the request as a curl command"),
+    Binding("t", "retry_request", "Retry", show=False, tooltip="Queue a finished request again"),
     # Not in the footer (the screens refresh by themselves), in the help and palette.
     Binding("r", "refresh", "Refresh", show=False, tooltip="Ask the server again now"),
 ]
@@ -109,6 +110,26 @@ class RequestScreen(Screen[None]):
             ConfirmScreen(f"Delete the stored response of {short}?", yes="Delete", no="Keep"),
             partial(self._confirmed, self._delete_response, uuid, short),
         )
+
+    def action_retry_request(self) -> None:
+        chosen = self._chosen()
+        if chosen is None:
+            return
+        uuid, short, status = chosen
+        if status not in ANSWERED and status is not Status.CANCELED:
+            self.notify(f"{short} is {status}: only a finished request is retried.")
+            return
+        self._retry(uuid, short)
+
+    @work(group="request-action")
+    async def _retry(self, uuid: str, short: str) -> None:
+        try:
+            await self.htq.api.retry(uuid)
+        except ApiError as exc:
+            self.notify(f"Could not retry {short}: {exc.message}", severity="error")
+            return
+        self.notify(f"Queued {short} again.")
+        self.changed(uuid)
 
     def action_copy_curl(self) -> None:
         chosen = self._chosen()

@@ -37,6 +37,7 @@ class DetailScreen(RequestScreen):
         self.uuid = uuid
         self.request = request
         self.response: dict[str, Any] | None = None
+        self.attempts: list[dict[str, Any]] = []  # shown once there is more than one
         self.note = ""  # why there is no response to show (yet)
         self._answered: Status | None = None  # the status whose response is on screen
 
@@ -46,6 +47,8 @@ class DetailScreen(RequestScreen):
         with VerticalScroll(id="detail-body"):
             yield Static("Request", classes="section")
             yield Static(id="request")
+            yield Static("Attempts", classes="section attempts")
+            yield Static(id="attempts", classes="attempts")
             yield Static("Response", classes="section")
             yield Static(id="response")
         yield Footer(compact=True)
@@ -53,6 +56,7 @@ class DetailScreen(RequestScreen):
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()
         self.render_request()
+        self.render_attempts()
         self.render_response()
         self.follow()
 
@@ -112,6 +116,11 @@ class DetailScreen(RequestScreen):
             return True
         self.request = request
         self.render_request()
+        if request.get("retries") or int(request.get("attempts") or 0) > 1:
+            self.attempts = await api.attempts(self.uuid)
+            if not self.live:
+                return True
+            self.render_attempts()
         status = fmt.parse_status(self.request.get("status"))
         if status is self._answered:
             return True  # its outcome is on screen already
@@ -149,6 +158,13 @@ class DetailScreen(RequestScreen):
         self.query_one("#detail-title", Static).update(title)
         self.query_one("#request", Static).update(_request_view(request, self.htq.clock()))
 
+    def render_attempts(self) -> None:
+        shown = len(self.attempts) > 1 or bool((self.request or {}).get("retries"))
+        for widget in self.query(".attempts"):
+            widget.display = shown
+        if shown:
+            self.query_one("#attempts", Static).update(_attempts_view(self.attempts))
+
     def render_response(self) -> None:
         view: RenderableType
         if self.response is not None:
@@ -173,10 +189,57 @@ def _request_view(request: dict[str, Any], now: float) -> RenderableType:
     headers = request.get("headers") or {}
     content_type = fmt.header_value(headers, "content-type")
     parts: list[RenderableType] = [line, Text(" · ".join(facts), style="dim")]
+    delivery = _delivery_facts(request, now)
+    if delivery:
+        parts.append(Text(" · ".join(delivery), style="yellow"))
     parts += [_label("Headers"), _headers_table(headers)]
     if request.get("data") is not None:
         parts += [_label("Body"), fmt.body(request["data"], content_type)]
     return Group(*parts)
+
+
+def _delivery_facts(request: dict[str, Any], now: float) -> list[str]:
+    """Retries, due time and callbacks, as far as the request has any."""
+    facts = []
+    if request.get("due") is not None:
+        facts.append(f"due {fmt.until(request['due'], now)} ({fmt.timestamp(request['due'])})")
+    retries = request.get("retries")
+    if retries:
+        made = request.get("attempts") or 0
+        facts.append(f"attempts {made} of up to {int(retries) + 1}")
+    for name in ("callback", "failure_callback"):
+        if request.get(name):
+            facts.append(f"{name.replace('_', ' ')} {request[name]}")
+    result = request.get("callback_result")
+    if isinstance(result, dict):
+        outcome = result.get("code", result.get("error", "?"))
+        tries = result.get("attempts")
+        facts.append(f"called back: {outcome} ({tries} {'try' if tries == 1 else 'tries'})")
+    return facts
+
+
+def _attempts_view(attempts: list[dict[str, Any]]) -> RenderableType:
+    if not attempts:
+        return Text("None yet.", style="dim italic")
+    table = Table(box=None, show_header=True, header_style="dim", padding=(0, 2, 0, 0))
+    for name in ("#", "started", "took", "outcome"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("result", overflow="fold")
+    for attempt in attempts:
+        code = attempt.get("code")
+        result = (
+            Text.assemble(fmt.code_text(code), " ", str(attempt.get("reason") or ""))
+            if code is not None
+            else Text(str(attempt.get("message") or ""), style="dim")
+        )
+        table.add_row(
+            str(attempt.get("attempt", "?")),
+            fmt.timestamp(attempt.get("start")) if attempt.get("start") else "",
+            fmt.elapsed(attempt.get("elapsed")),
+            fmt.status_text(attempt.get("outcome")),
+            result,
+        )
+    return table
 
 
 def _response_view(response: dict[str, Any]) -> RenderableType:

@@ -20,7 +20,7 @@ from htq.tui.context import HtqContext, context_of
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 AUTO = "auto"
 #: The fields of the form, by the name the API gives them in a 422's `field`.
-_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id"})
+_FIELDS = frozenset({"url", "method", "headers", "data", "timeout", "id", "retries", "delay"})
 
 
 class SubmitScreen(ModalScreen[tuple[str, str] | None]):
@@ -70,6 +70,15 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
                     )
                 yield Label(classes="error", id="timeout-error")
                 yield Label(classes="error", id="id-error")
+                with Horizontal(classes="row"):
+                    yield Label("Retries", classes="inline-hint")
+                    yield Input(placeholder="0", id="retries", type="integer", compact=True)
+                    yield Label("Delay (s)", classes="inline-hint")
+                    yield Input(
+                        placeholder="0: send at once", id="delay", type="number", compact=True
+                    )
+                yield Label(classes="error", id="retries-error")
+                yield Label(classes="error", id="delay-error")
                 yield Label(classes="error", id="form-error")
             with Horizontal(id="buttons"):
                 yield Button("Queue (ctrl+s)", id="send", variant="primary")
@@ -128,6 +137,20 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
         ident = self.query_one("#id", Input).value.strip()
         if ident:
             payload["id"] = ident
+        retries = self.query_one("#retries", Input).value.strip()
+        if retries:
+            try:
+                payload["retries"] = int(retries)
+            except ValueError:
+                message = f"Retries must be a whole number, not {retries!r}."
+                raise FieldError("retries", message) from None
+        delay = self.query_one("#delay", Input).value.strip()
+        if delay:
+            try:
+                seconds = float(delay)
+                payload["delay"] = int(seconds) if seconds.is_integer() else seconds
+            except ValueError:
+                raise FieldError("delay", f"The delay must be seconds, not {delay!r}.") from None
         return payload
 
     @work(exclusive=True, group="submit")
