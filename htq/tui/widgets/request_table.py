@@ -51,7 +51,6 @@ class RequestTable(DataTable[Any]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.items: dict[str, dict[str, Any]] = {}
-        self._now = 0.0  # the clock at the last sync, for cells redrawn on a resize
         self._url_width = 0
         self._select_next: str | None = None
 
@@ -86,7 +85,6 @@ class RequestTable(DataTable[Any]):
     def sync(self, items: list[dict[str, Any]], now: float) -> None:
         """Show exactly `items` (in that order): update cells in place, add and remove rows."""
         selected, old_row, old_scroll = self.selected_uuid, self.cursor_row, self.scroll_y
-        self._now = now
         wanted = {item["uuid"]: item for item in items}
         for key in [key for key in self.rows if key.value not in wanted]:
             self.remove_row(key)
@@ -102,11 +100,10 @@ class RequestTable(DataTable[Any]):
             self._keep(selected or "", old_row, old_scroll)
 
     def refresh_ages(self, now: float) -> None:
-        self._now = now
         for uuid, item in self.items.items():
             self._set(uuid, "age", fmt.age(item.get("time"), now))
-            if item.get("due") is not None:  # "due in 12s" counts down too
-                self._set(uuid, "url", _url(item, self._url_width, now))
+            if item.get("due") is not None:  # "in 12s" counts down too
+                self._set(uuid, "elapsed", _elapsed(item, now))
 
     def _apply(self, uuid: str, cells: dict[str, Any], resized: bool) -> None:
         if RowKey(uuid) not in self.rows:
@@ -144,7 +141,7 @@ class RequestTable(DataTable[Any]):
         if width != self._url_width and self.items:
             self._url_width = width
             for uuid, item in self.items.items():
-                self._set(uuid, "url", _url(item, width, self._now), update_width=True)
+                self._set(uuid, "url", _url(item, width), update_width=True)
 
 
 def _cells(item: dict[str, Any], now: float, url_width: int) -> dict[str, Any]:
@@ -152,32 +149,35 @@ def _cells(item: dict[str, Any], now: float, url_width: int) -> dict[str, Any]:
     return {
         "uuid": IdCell(item["uuid"]),
         "method": str(item.get("method", "")).upper(),
-        "url": _url(item, url_width, now),
+        "url": _url(item, url_width),
         "status": fmt.status_text(item.get("status")),
         "code": fmt.code_text(result.get("code")),
-        "elapsed": (
-            Text("deleted", style="dim italic", justify="right")
-            if result.get("deleted")
-            else Text(fmt.elapsed(result.get("elapsed")), justify="right")
-        ),
+        "elapsed": _elapsed(item, now),
         "age": fmt.age(item.get("time"), now),
     }
 
 
-def _url(item: dict[str, Any], width: int, now: float) -> Text:
-    """The URL, after the user's `id` if it has one, and before why it failed if it did, when
-    it is due (scheduled, or waiting for its next attempt) and how many attempts it took."""
+def _elapsed(item: dict[str, Any], now: float) -> Text:
+    """How long it took; for a request waiting for its time (or its next attempt), when it
+    is due; `deleted` once its response was."""
+    result = item.get("result") or {}
+    if item.get("due") is not None:
+        return Text(fmt.until(item["due"], now), style="yellow", justify="right")
+    if result.get("deleted"):
+        return Text("deleted", style="dim italic", justify="right")
+    return Text(fmt.elapsed(result.get("elapsed")), justify="right")
+
+
+def _url(item: dict[str, Any], width: int) -> Text:
+    """The URL, after how many attempts were made (once it was retried) and the user's `id`
+    if it has one, and before why it failed if it did."""
     text = Text(no_wrap=True, overflow="ellipsis")
+    attempts = item.get("attempts")
+    if isinstance(attempts, int) and (attempts > 1 or item.get("due") is not None):
+        text.append(f"{attempts}× ", style="yellow")  # noqa: RUF001 - a multiplication sign
     if item.get("id") is not None:
         text.append(f"{item['id']} ", style="cyan")
     text.append(str(item.get("url", "")))
-    if item.get("due") is not None:
-        text.append(f"  due {fmt.until(item['due'], now)}", style="yellow")
-    attempts = item.get("attempts")
-    if isinstance(attempts, int) and attempts > 1:
-        text.append(f"  {attempts} attempts", style="dim")
-    elif isinstance(attempts, int) and item.get("due") is not None:
-        text.append(f"  after attempt {attempts}", style="dim")
     reason = (item.get("result") or {}).get("message")
     if reason and item.get("status") in (Status.ERROR, Status.TIMEOUT):
         text.append(f"  {_short(str(reason))}", style="dim")
