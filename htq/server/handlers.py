@@ -161,7 +161,19 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_status(error.status_code)
         if isinstance(error, Unauthorized):
             self.set_header("WWW-Authenticate", error.challenge)
+        if error.status_code == 405:  # RFC 9110: say which methods are
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.finish(json.dumps(error.to_json()) + "\n")
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this resource answers (those its class implements)."""
+        base = tornado.web.RequestHandler
+        return [
+            method
+            for method in ("GET", "POST", "DELETE", "OPTIONS")
+            if getattr(cls, method.lower()) is not getattr(base, method.lower())
+        ]
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, HtqError):
