@@ -81,13 +81,15 @@ class Callbacks:
                 in_flight, trust_env=self._trust_env, outbound=self._outbound
             ) as transport:
                 while not self._stop.is_set():
-                    uuid = self._health.call(self._stop, self._store.next_callback, WAIT)
-                    if uuid is not None:
-                        self._call_back(transport, in_flight, uuid)
-        except GaveUp:
-            return
-        except Exception:  # a bug must not end callbacks for good: log it, the thread ends
-            log.exception("Unexpected error in %s", threading.current_thread().name)
+                    try:
+                        uuid = self._health.call(self._stop, self._store.next_callback, WAIT)
+                        if uuid is not None:
+                            self._call_back(transport, in_flight, uuid)
+                    except GaveUp:
+                        return
+                    except Exception:  # one callback's bug must not end them all
+                        log.exception("Unexpected error in %s", threading.current_thread().name)
+                        self._stop.wait(1.0)
         finally:
             self._store.close_thread_wire()
 

@@ -157,7 +157,12 @@ class Worker:
 
     def _keep_due(self) -> None:
         """Queue scheduled requests, and those waiting to be retried, when they are due."""
-        self.store.keep_due(self._stopping, self.health.failed)
+        while not self._stopping.is_set():
+            try:
+                self.store.keep_due(self._stopping, self.health.failed)
+            except Exception:  # e.g. a read-only replica after a failover: log, keep going
+                log.exception("Unexpected error in the scheduler; going on")
+                self._stopping.wait(1.0)
 
     def _every(self, period: float, task: Callable[[], None]) -> None:
         while not self._done.wait(period):
