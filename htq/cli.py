@@ -86,8 +86,8 @@ from htq.signing import decode_secret
 # Which options each command takes (the `[options]` line accepts all; the rest are refused).
 _COMMON = {"--redis", "--debug", "--prefix", "--ttl"}
 _OUTBOUND = {"--allow", "--deny", "--deny-private", "--any-method"}
-_ALLOWED = {
-    "server": _COMMON
+_SERVER = (
+    _COMMON
     | _OUTBOUND
     | {
         "--host",
@@ -102,8 +102,10 @@ _ALLOWED = {
         "--cors-origins",
         "--token",
         "--token-file",
-    },
-    "worker": _COMMON
+    }
+)
+_WORKER = (
+    _COMMON
     | _OUTBOUND
     | {
         "--threads",
@@ -112,29 +114,13 @@ _ALLOWED = {
         "--max-response-bytes",
         "--trust-env",
         "--signing-secret",
-    },
-    "up": _COMMON
-    | _OUTBOUND
-    | {
-        "--host",
-        "--port",
-        "--threads",
-        "--lease",
-        "--grace",
-        "--max-response-bytes",
-        "--trust-env",
-        "--signing-secret",
-        "--xheaders",
-        "--max-body",
-        "--max-timeout",
-        "--idempotency-ttl",
-        "--show-secrets",
-        "--allowed-hosts",
-        "--cors-origins",
-        "--token",
-        "--token-file",
-        "--data-dir",
-    },
+    }
+)
+_ALLOWED = {
+    "server": _SERVER,
+    "worker": _WORKER,
+    # one server process beside the worker; its Valkey's data directory
+    "up": (_SERVER - {"--processes"}) | _WORKER | {"--data-dir"},
     "tui": {"--url", "--interval", "--token"},
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -119,17 +119,7 @@ class RequestScreen(Screen[None]):
         if status not in ANSWERED and status is not Status.CANCELED:
             self.notify(f"{short} is {status}: only a finished request is retried.")
             return
-        self._retry(uuid, short)
-
-    @work(group="request-action")
-    async def _retry(self, uuid: str, short: str) -> None:
-        try:
-            await self.htq.api.retry(uuid)
-        except ApiError as exc:
-            self.notify(f"Could not retry {short}: {exc.message}", severity="error")
-            return
-        self.notify(f"Queued {short} again.")
-        self.changed(uuid)
+        self._act(self.htq.api.retry, uuid, f"retry {short}", f"Queued {short} again.")
 
     def action_copy_curl(self) -> None:
         chosen = self._chosen()
@@ -160,25 +150,27 @@ class RequestScreen(Screen[None]):
         if yes:
             act(uuid, short)
 
+    def _cancel(self, uuid: str, short: str) -> None:
+        self._act(self.htq.api.cancel, uuid, f"cancel {short}", f"Canceled {short}.")
+
+    def _delete_response(self, uuid: str, short: str) -> None:
+        self._act(
+            self.htq.api.delete_response,
+            uuid,
+            f"delete the response of {short}",
+            f"Deleted the stored response of {short}.",
+        )
+
     # Actions change the queue, so one must never cancel another: not exclusive.
     @work(group="request-action")
-    async def _cancel(self, uuid: str, short: str) -> None:
+    async def _act(
+        self, call: Callable[[str], Awaitable[None]], uuid: str, what: str, done: str
+    ) -> None:
+        """`call(uuid)`, then say it was `done` and show the change; or say why not."""
         try:
-            await self.htq.api.cancel(uuid)
+            await call(uuid)
         except ApiError as exc:
-            self.notify(f"Could not cancel {short}: {exc.message}", severity="error")
+            self.notify(f"Could not {what}: {exc.message}", severity="error")
             return
-        self.notify(f"Canceled {short}.")
-        self.changed(uuid)
-
-    @work(group="request-action")
-    async def _delete_response(self, uuid: str, short: str) -> None:
-        try:
-            await self.htq.api.delete_response(uuid)
-        except ApiError as exc:
-            self.notify(
-                f"Could not delete the response of {short}: {exc.message}", severity="error"
-            )
-            return
-        self.notify(f"Deleted the stored response of {short}.")
+        self.notify(done)
         self.changed(uuid)
