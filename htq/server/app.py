@@ -15,7 +15,6 @@ from htq.server.handlers import (
     AttemptsHandler,
     HealthHandler,
     NotFoundHandler,
-    QueueHandler,
     RequestHandler,
     ResponseHandler,
     RetryHandler,
@@ -23,6 +22,7 @@ from htq.server.handlers import (
     StatusHandler,
 )
 from htq.server.openapi import OpenApiHandler
+from htq.server.queue import QueueHandler
 from htq.store import REDIS_DOWN, AsyncStore
 
 log = logging.getLogger("htq.server")

@@ -3,6 +3,8 @@
     _keys.py     every key name, built in one place
     _scripts.py  the Lua scripts (each transition one atomic step) and their NOSCRIPT recovery
     _ops.py      every operation once: the commands it sends, how its replies are read
+    _render.py   resources as the API shows them, from the hash fields read
+    _values.py   what operations return (Claim, Page, Enqueued...), and `Operation` itself
     _sync.py     Store: runs operations, blocking (worker threads, tests)
     _async.py    AsyncStore: runs operations without blocking, batched per loop turn (server)
     _waiters.py  DoneWaiters: coroutines waiting for requests to finish, over pub/sub
@@ -51,23 +53,20 @@ token; results, renewals and hand-backs with a stale token are refused.
 
 from htq.store._async import AsyncStore
 from htq.store._keys import Keys
-from htq.store._ops import (
-    LISTED_FIELDS,
-    PAGE_BYTES,
+from htq.store._ops import LISTED_FIELDS, PAGE_BYTES, Operations, parse_cursor
+from htq.store._render import summarize
+from htq.store._scripts import CLAIM, COMPLETE, ENQUEUE, PAGE, Script
+from htq.store._sync import Store, worker_store
+from htq.store._values import (
     Answer,
     Claim,
     Enqueued,
     Idempotency,
     Operation,
-    Operations,
     Page,
     Requeued,
     Turn,
-    parse_cursor,
-    summarize,
 )
-from htq.store._scripts import CLAIM, COMPLETE, ENQUEUE, PAGE, Script
-from htq.store._sync import Store, worker_store
 from htq.store._waiters import DoneWaiters
 from htq.store._wire import REDIS_DOWN, unreachable
 

@@ -11,8 +11,9 @@ import redis.asyncio as aredis
 
 from htq.config import StoreConfig
 from htq.models import RequestSpec, Status, now_ms
-from htq.store._ops import Answer, Enqueued, Idempotency, Operation, Operations, Page, Requeued
+from htq.store._ops import Operations
 from htq.store._scripts import missing
+from htq.store._values import Answer, Enqueued, Idempotency, Operation, Page, Requeued
 from htq.store._waiters import DoneWaiters
 from htq.store._wire import AsyncWire, async_client
 

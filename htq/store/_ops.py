@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from htq.config import StoreConfig
-from htq.models import RequestSpec, Status, now_ms, request_resource, response_resource
+from htq.models import RequestSpec, Status, now_ms, response_resource
 from htq.store._keys import INDEXED, Keys, text
+from htq.store._render import attempt_entry, attempts_of, render, summarize
 from htq.store._scripts import (
     CALLED_BACK,
     CANCEL,
@@ -36,8 +36,15 @@ from htq.store._scripts import (
     UNTAKE,
     Script,
 )
-
-T = TypeVar("T")
+from htq.store._values import (
+    Answer,
+    Claim,
+    Enqueued,
+    Idempotency,
+    Operation,
+    Page,
+    Requeued,
+)
 
 #: The most a listing page holds (stored bytes); a page that would hold more ends early.
 PAGE_BYTES = 4 * 1024 * 1024
@@ -65,89 +72,6 @@ _LISTED_PARTS = {
 #: What `GET /?fields=` may pick from each listed request (`links` the server adds).
 LISTED_FIELDS = frozenset({*_LISTED_PARTS, "status", "uuid", "links"})
 _CURSOR = re.compile(r"[0-9]{1,18}")
-
-
-@dataclass(frozen=True, slots=True)
-class Operation(Generic[T]):
-    """Commands sent in one round trip, and how their replies (one each) are read."""
-
-    commands: tuple[tuple[Any, ...], ...]
-    parse: Callable[[list[Any]], T]
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A request a worker holds: it may store a result only while `token` is current."""
-
-    uuid: str
-    token: str
-    attempts: int
-    spec: RequestSpec
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """What one round trip of a worker's thread did (see `Store.turn`)."""
-
-    stored: bool | None  # the result given was stored (False: refused; None: none given)
-    claim: Claim | None  # the uuid given, now claimed (None: none given, or not queued)
-    taken: str | None  # the next uuid taken from the queue, to claim on a later turn
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a listing; `cursor` fetches the next page, None when this is the last."""
-
-    items: list[dict[str, Any]]
-    cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    uuid: str
-    replaced: str | None  # the uuid of an earlier unfinished request with the same `id`, if any
-    # With an Idempotency-Key already used: its request's uuid (and `uuid` was not queued);
-    # `conflict` when that request was described differently.
-    existing: str | None = None
-    conflict: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Requeued:
-    """What a requeue found: the status it had (None: unknown), and the request that replaced
-    it (then it was left alone)."""
-
-    status: Status | None
-    replaced_by: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.replaced_by is None and self.status not in (None, *_UNFINISHED)
-
-
-_UNFINISHED = (Status.QUEUED, Status.PENDING)
-
-
-@dataclass(frozen=True, slots=True)
-class Idempotency:
-    """An `Idempotency-Key` and the fingerprint of the description it came with."""
-
-    key: str
-    fingerprint: str
-    ttl: float  # seconds the key is remembered
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A request's status and its stored response, as stored (JSON bytes); either may be None."""
-
-    status: Status | None
-    raw: bytes | None
-
-    @property
-    def resource(self) -> dict[str, Any] | None:
-        """The response, decoded."""
-        return json.loads(self.raw) if self.raw else None
 
 
 class Operations:
@@ -284,7 +208,7 @@ class Operations:
     def attempts(self, uuid: str) -> Operation[list[dict[str, Any]] | None]:
         """Every attempt of a request, oldest first; None if unknown."""
         command = ("HMGET", self.keys.request(uuid), *_ATTEMPT_PARTS)
-        return Operation((command,), lambda r: _attempts(_fields(_ATTEMPT_PARTS, r[0])))
+        return Operation((command,), lambda r: attempts_of(_fields(_ATTEMPT_PARTS, r[0])))
 
     def promote(self, now: int, limit: int) -> Operation[tuple[int, int | None]]:
         """Move requests due by `now` into the queue: how many, and the next due time."""
@@ -370,86 +294,6 @@ def together(operations: Sequence[Operation[Any]]) -> Operation[list[Any]]:
         return results
 
     return Operation(tuple(c for op in operations for c in op.commands), parse)
-
-
-def render(uuid: str, parts: dict[str, Any]) -> dict[str, Any] | None:
-    """The request resource from the hash fields read (a listing reads fewer); None if the
-    request is gone (never queued, or expired since it was listed)."""
-    if parts.get("status") is None:
-        return None
-    time_ms = parts.get("time")
-    resource = request_resource(
-        uuid,
-        text(parts["status"]),
-        int(time_ms) if time_ms is not None else None,
-        parts.get("request"),
-        parts.get("headers"),
-        parts.get("data"),
-        text(parts.get("replaced_by")) or None,
-    )
-    if parts.get("summary"):
-        resource["result"] = json.loads(parts["summary"])
-    attempts = int(parts.get("attempts") or 0)
-    if attempts > 1 or (parts.get("due") and attempts):  # retried: how far it got
-        resource["attempts"] = attempts
-    if parts.get("due"):
-        resource["due"] = int(parts["due"])
-    if parts.get("callback_result"):
-        resource["callback_result"] = json.loads(parts["callback_result"])
-    return resource
-
-
-def attempt_entry(claim: Claim, response: dict[str, Any]) -> dict[str, Any]:
-    """One attempt, as `GET /<uuid>/attempts/` lists it (no body, no headers)."""
-    elapsed = response.get("elapsed") or 0.0
-    entry: dict[str, Any] = {
-        "attempt": claim.attempts,
-        "start": round(response["time"] - elapsed),
-        "elapsed": elapsed,
-        "outcome": response["status"],
-    }
-    if response["status"] == Status.SUCCESS:
-        entry.update(code=response["code"], reason=response["reason"])
-    else:
-        entry["message"] = response.get("message")
-    return entry
-
-
-def _attempts(parts: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The recorded attempts, and the last one from what the request holds if not recorded."""
-    status = _status(parts["status"])
-    if status is None:
-        return None
-    history = parts.get("history")
-    entries = [json.loads(line) for line in text(history).split("\n")] if history else []
-    attempts = int(parts.get("attempts") or 0)
-    if attempts > int(parts.get("recorded") or 0):
-        claimed = parts.get("claimed")
-        entry: dict[str, Any] = {"attempt": attempts, "start": int(claimed) if claimed else None}
-        summary = json.loads(parts["summary"]) if parts.get("summary") else None
-        if status is Status.PENDING:
-            entry["outcome"] = "pending"
-        elif summary is not None and status is not Status.CANCELED:
-            summary.pop("deleted", None)
-            entry.update(outcome=str(status), **summary)
-        elif status is Status.CANCELED:
-            entry["outcome"] = "canceled"
-        else:
-            entry = {}
-        if entry:
-            entries.append(entry)
-    return entries
-
-
-def summarize(response: dict[str, Any]) -> dict[str, Any]:
-    """The few fields of a response a listing shows: code and reason, or the message."""
-    if response["status"] == Status.SUCCESS:
-        return {
-            "code": response["code"],
-            "reason": response["reason"],
-            "elapsed": response["elapsed"],
-        }
-    return {"message": response.get("message"), "elapsed": response.get("elapsed")}
 
 
 def parse_cursor(cursor: str | None) -> str | None:

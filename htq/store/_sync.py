@@ -12,18 +12,9 @@ import redis
 from htq.config import StoreConfig
 from htq.models import RequestSpec, Status, now_ms
 from htq.store._keys import text
-from htq.store._ops import (
-    Answer,
-    Claim,
-    Enqueued,
-    Idempotency,
-    Operation,
-    Operations,
-    Requeued,
-    Turn,
-    together,
-)
+from htq.store._ops import Operations, together
 from htq.store._scripts import missing
+from htq.store._values import Answer, Claim, Enqueued, Idempotency, Operation, Requeued, Turn
 from htq.store._wire import REDIS_DOWN, Wire, client, worker_client
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ import json
 
 from htq import __version__
 from htq.outbound import Outbound
-from htq.server.handlers import BaseHandler
+from htq.server.base import BaseHandler
 from htq.server.openapi._components import headers, parameters, responses
 from htq.server.openapi._paths import paths
 from htq.server.openapi._refs import Json

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from htq.models import Status
 from htq.server.guard import ALLOW_HEADERS, ALLOW_METHODS
-from htq.server.handlers import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT
+from htq.server.handlers import MAX_WAIT
 from htq.server.openapi._refs import IDEMPOTENCY_KEY, LINKS, Json, content, ref, schema_ref
+from htq.server.queue import DEFAULT_LIMIT, MAX_LIMIT
 from htq.store import LISTED_FIELDS
 
 

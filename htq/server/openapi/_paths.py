@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from htq.server.handlers import MAX_LIMIT
 from htq.server.openapi._refs import Json, content, ref, schema_ref
+from htq.server.queue import MAX_LIMIT
 from htq.store import PAGE_BYTES
 
 _UUID = ref("parameters", "Uuid")

@@ -4,15 +4,14 @@ the listing, the counts and the error shape (the delivery fields are in _deliver
 from __future__ import annotations
 
 from htq.errors import ConfigError, HtqError
+from htq.masking import MASK, SECRET_HEADERS
 from htq.models import (
     DEFAULT_TIMEOUT,
-    MASK,
     MAX_HEADER_BYTES,
     MAX_HEADERS,
     MAX_ID_LENGTH,
     MAX_URL_LENGTH,
     OWNED_HEADERS,
-    SECRET_HEADERS,
     Status,
 )
 from htq.outbound import HTTP_METHODS

@@ -1,0 +1,55 @@
+"""Credentials are stored (they must be sent) but never shown back: the masks of a request
+resource. No I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+#: Headers whose values are credentials: stored (they must be sent) but shown masked.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+)
+MASK = "********"
+
+
+def masked(resource: dict[str, Any]) -> dict[str, Any]:
+    """A request resource as it is shown: credential headers and the passwords of its URLs
+    masked (the resource itself when it holds neither, as most do)."""
+    headers = resource.get("headers")
+    secret_headers = isinstance(headers, dict) and any(
+        name.lower() in SECRET_HEADERS for name in headers
+    )
+    result = resource.get("callback_result")
+    urls = {name: resource.get(name) for name in _URL_FIELDS}
+    if isinstance(result, dict):
+        urls["callback_result"] = result.get("url")
+    with_password = [name for name, url in urls.items() if _has_password(url)]
+    if not secret_headers and not with_password:
+        return resource
+    shown = dict(resource)
+    if secret_headers:
+        assert isinstance(headers, dict)
+        shown["headers"] = {
+            name: MASK if name.lower() in SECRET_HEADERS else value
+            for name, value in headers.items()
+        }
+    for name in with_password:
+        if name == "callback_result":
+            shown[name] = {**resource[name], "url": _mask_password(str(urls[name]))}
+        else:
+            shown[name] = _mask_password(str(urls[name]))
+    return shown
+
+
+_URL_FIELDS = ("url", "callback", "failure_callback")
+
+
+def _has_password(url: Any) -> bool:
+    return isinstance(url, str) and "@" in url and bool(urlsplit(url).password)
+
+
+def _mask_password(url: str) -> str:
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}").geturl()
