@@ -232,6 +232,17 @@ def test_promote_queues_each_due_request_once_however_many_run_it(store: Store) 
     assert sum(moved) == 300 and sorted(queued) == sorted(uuids)
 
 
+def test_promote_queues_in_due_order_behind_what_was_queued_before(store: Store) -> None:
+    now = now_ms()
+    later = enqueue(store, url=URL, not_before=now + 2000)
+    sooner = enqueue(store, url=URL, not_before=now + 1000)
+    waiting = enqueue(store, url=URL)
+    assert store.promote(now + 1500) == (1, now + 2000)
+    assert store.promote(now + 2500) == (1, None)
+    taken = [store.wait_for_work(1) for _ in range(3)]
+    assert taken == [waiting, sooner, later], "first in, first out, by when each was due"
+
+
 def test_promote_skips_a_request_canceled_meanwhile(store: Store) -> None:
     uuid = enqueue(store, url=URL, not_before=now_ms() + 60_000)
     assert store.cancel(uuid) is Status.QUEUED

@@ -331,20 +331,21 @@ end
 return returned
 """
 
-# Due requests into the queue, where they are taken next (the earliest first). Any number of
-# workers may run it at once: each uuid leaves the due index once. The request keys are built
-# from ARGV[3] (same hash tag, so same Cluster slot): which are due is known only here.
+# Due requests into the queue, earliest first, as if each were queued at its due time: behind
+# what was queued before, ahead of what comes after (taken first instead, each batch would go
+# ahead of the last one's unsent requests, and a busy queue would send the earliest last). Any
+# number of workers may run it at once: each uuid leaves the due index once. The request keys
+# are built from ARGV[3] (same hash tag, so same Cluster slot): which are due is known only here.
 _PROMOTE = """
 local due, queue = KEYS[1], KEYS[2]
 local now, limit, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local uuids = redis.call('ZRANGE', due, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
-for i = #uuids, 1, -1 do
-  local uuid = uuids[i]
+for _, uuid in ipairs(uuids) do
   redis.call('ZREM', due, uuid)
   local req = prefix .. uuid
   if redis.call('HGET', req, 'status') == 'queued' then
     redis.call('HDEL', req, 'due')
-    redis.call('RPUSH', queue, uuid)
+    redis.call('LPUSH', queue, uuid)
   end
 end
 local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
