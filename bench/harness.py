@@ -13,6 +13,7 @@ waiters) run through `child`.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -60,6 +61,15 @@ def children_of(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(child) for child in text.split()]
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user and system) a process has used so far (Linux /proc); NaN if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def connections_per_process(pids: list[int], port: int) -> list[int]:

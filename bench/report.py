@@ -109,7 +109,7 @@ def _number(value: float | None, unit: str) -> str:
         return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
     if unit == "s":
         return f"{value:.2f} s"
-    if unit in ("req/s", "B"):
+    if unit in ("req/s", "B", "req"):
         return f"{value:,.0f} {unit}"
     return f"{value:,.2f} {unit}".rstrip()
 

@@ -22,6 +22,10 @@ class Sizes:
     listing_samples: int  # GET /?limit=100, one at a time, at each level
     waiters: int  # clients blocked on /response/ at once
     waiter_load_seconds: float  # GET /<uuid>/status/ runs with and without the waiters
+    scheduled: int  # requests due over `schedule_seconds`, queued ahead (and as many plain)
+    schedule_seconds: float  # the span their due times cover (and the plain ones' pacing)
+    scheduled_backlog: int  # requests due months ahead, beside which immediate ones are measured
+    backlog_rounds: int  # rounds of dispatch and of POST / runs, beside it and an empty queue
     connections: int = 50  # enqueue load concurrency
     status_connections: int = 4  # the "other requests" load while waiters wait
 
@@ -42,6 +46,10 @@ FULL = Sizes(
     listing_samples=200,
     waiters=1000,
     waiter_load_seconds=5,
+    scheduled=10_000,
+    schedule_seconds=10,
+    scheduled_backlog=1_000_000,
+    backlog_rounds=3,
 )
 
 QUICK = Sizes(
@@ -60,6 +68,10 @@ QUICK = Sizes(
     listing_samples=50,
     waiters=1000,
     waiter_load_seconds=2,
+    scheduled=2_000,
+    schedule_seconds=2,
+    scheduled_backlog=50_000,
+    backlog_rounds=2,
 )
 
 SMOKE = Sizes(
@@ -78,6 +90,10 @@ SMOKE = Sizes(
     listing_samples=5,
     waiters=50,
     waiter_load_seconds=1,
+    scheduled=200,
+    schedule_seconds=0.5,
+    scheduled_backlog=5_000,
+    backlog_rounds=1,
 )
 
 SIZES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}

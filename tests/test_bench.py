@@ -28,6 +28,8 @@ EXPECTED = {
     "cancel": {"cancel.p50", "cancel.p99", "cancel.delete_p99"},
     "scale": {"scale.rps.5000", "scale.listing.5000"},
     "waiters": {"waiters.p99", "waiters.drain"},
+    "schedule": {"schedule.late_p50", "schedule.late_p99", "schedule.late_max", "schedule.early",
+                 "schedule.enqueue", "schedule.dispatch", "schedule.fill", "schedule.memory"},
     "compare": {"compare.celery"},
 }  # fmt: skip
 
@@ -62,6 +64,8 @@ def test_a_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
                 assert metric["result"] in ("PASS", "MISS"), metric
     assert results["scenarios"]["dispatch"]["data"]["counts"]["success"] == 100
     assert results["scenarios"]["waiters"]["data"]["answers"]["answered"] == 50
+    on_time = results["scenarios"]["schedule"]["data"]["on_time"]
+    assert (on_time["early"], on_time["sent_twice_or_more"]) == (0, 0)
     assert (doc.read_text() if doc.exists() else None) == doc_before  # full runs only
     assert (tmp_path / "smoke.png").exists() or "chart skipped" in output
 

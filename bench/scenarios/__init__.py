@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.scenarios import cancel, compare, dispatch, enqueue, latency, scale, waiters
+from bench.scenarios import cancel, compare, dispatch, enqueue, latency, scale, schedule, waiters
 from bench.scenarios._context import Context, Outcome
 
 Scenario = Callable[[Context], Outcome]
@@ -16,6 +16,7 @@ SCENARIOS: dict[str, Scenario] = {
     "cancel": cancel.run,
     "scale": scale.run,
     "waiters": waiters.run,
+    "schedule": schedule.run,
     "compare": compare.run,
 }
 

@@ -75,7 +75,7 @@ def _dispatch(
     uuids, _ = fill(ctx.services.store_config(PREFIX), n, url=ctx.fast_url)
     before = ctx.command_calls()
     with ctx.services.worker(PREFIX, threads=THREADS):
-        wait_until(lambda: _done(api.stats(client)) >= n, 30 + n / 20, f"{n} dispatched")
+        wait_until(lambda: done_count(api.stats(client)) >= n, 30 + n / 20, f"{n} dispatched")
     calls = ctx.calls_per(before, n)
     stats = api.stats(client)
     result: dict[str, Any] = {"counts": stats["counts"], "redis_calls_per_request": calls}
@@ -83,7 +83,7 @@ def _dispatch(
         ctx.services.settle()
         result["memory_per_request_bytes"] = (ctx.used_memory() - memory_before) / n
     with ctx.services.store(PREFIX) as store:
-        span, service = _timings(store, uuids)
+        span, service = timings(store, uuids)
     return {"seconds": span, "rps": n / span, "claim_to_finish_ms": service, **result}
 
 
@@ -98,13 +98,14 @@ def ceiling(url: str, n: int) -> dict[str, float]:
     return result
 
 
-def _done(stats: dict[str, int | dict[str, int]]) -> int:
+def done_count(stats: dict[str, int | dict[str, int]]) -> int:
+    """Requests done (success, error or timeout), from /stats."""
     counts = stats["counts"]
     assert isinstance(counts, dict)
     return sum(counts[status] for status in ("success", "error", "timeout"))
 
 
-def _timings(store: Store, uuids: list[str]) -> tuple[float, dict[str, float]]:
+def timings(store: Store, uuids: list[str]) -> tuple[float, dict[str, float]]:
     """Seconds from the first claim to the last finish; each request's claim-to-finish."""
     pipe = store.redis.pipeline(transaction=False)
     for uuid in uuids:

@@ -112,7 +112,7 @@ def _metrics(levels: list[dict[str, Any]]) -> list[Metric]:
     metrics = []
     alongside = "empty queue, alongside"
     for level in levels:
-        n = _short(level["level"])
+        n = short(level["level"])
         metrics += [
             Metric(f"scale.rps.{level['level']}", SCENARIO, f"POST / rate, {n} queued",
                    level["enqueue"]["rps"], "req/s", level["enqueue_empty"]["rps"], alongside,
@@ -136,7 +136,7 @@ def _metrics(levels: list[dict[str, Any]]) -> list[Metric]:
     return metrics
 
 
-def _short(n: int) -> str:
+def short(n: int) -> str:
     if n >= 1_000_000 and n % 1_000_000 == 0:
         return f"{n // 1_000_000}M"
     if n >= 1000 and n % 1000 == 0:
