@@ -20,8 +20,13 @@ def free_port() -> int:
 class ValkeyProcess:
     """An embedded Valkey the tests own: started, stopped (by PID) and restarted on one port."""
 
-    def __init__(self, port: int | None = None, *, unix_socket: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, *, unix_socket: bool = False, appendfsync: str = "everysec"
+    ) -> None:
         self.port = port or free_port()
+        # "everysec" is Valkey's default (and `htq up`'s); "always" fsyncs each write before
+        # Valkey answers it, so that nothing it acknowledged is lost however it is killed.
+        self.appendfsync = appendfsync
         self.data_dir = Path(tempfile.mkdtemp(prefix="htq-test-valkey-"))
         # Also listening on a Unix socket in its data directory (redis+unix URLs).
         self.socket_path = self.data_dir / "valkey.sock" if unix_socket else None
@@ -45,7 +50,7 @@ class ValkeyProcess:
         # Append-only file on: data survives a stop and start, as a real deployment's would.
         self._server = ValkeyServer(
             port=self.port, data_dir=self.data_dir, persist=True, appendonly="yes",
-            unix_socket_path=self.socket_path,
+            appendfsync=self.appendfsync, unix_socket_path=self.socket_path,
         )  # fmt: skip
         self._server.start()
         return self
