@@ -154,7 +154,13 @@ return replaced
 _CLAIM = """
 local uuid, worker, deadline, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 redis.call('LREM', CLAIMING, 1, uuid)
-if redis.call('HGET', REQ, 'status') ~= 'queued' then return false end
+local status = redis.call('HGET', REQ, 'status')
+if status == 'pending' and redis.call('HGET', REQ, 'worker') == worker then
+  -- This very claim, sent again (Redis ran it, its answer was lost): the same answer. The
+  -- holder names one sender thread, which claims a request only once while it is pending.
+  return redis.call('HMGET', REQ, 'token', 'attempts', 'request', 'headers', 'data')
+end
+if status ~= 'queued' then return false end
 move(REQ, uuid, 'queued', 'pending')
 local token = redis.call('HINCRBY', REQ, 'token', 1)
 local attempts = redis.call('HINCRBY', REQ, 'attempts', 1)
@@ -187,6 +193,10 @@ _COMPLETE = (
 local uuid, token, status, response = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
 if not held(uuid, token) then
+  -- Sent again after Redis stored it (the answer was lost): finished with this same token.
+  if redis.call('HGET', REQ, 'status') == status and redis.call('HGET', REQ, 'token') == token then
+    return 1
+  end
   redis.call('HINCRBY', STATS, 'fenced', 1)
   return 0
 end
@@ -204,9 +214,11 @@ _RETRY = (
     + """
 local uuid, token, due, entry = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 if not held(uuid, token) then
+  if redis.call('HGET', REQ, 'retried') == token then return 1 end  -- sent again
   redis.call('HINCRBY', STATS, 'fenced', 1)
   return 0
 end
+redis.call('HSET', REQ, 'retried', token)
 record(REQ, tonumber(redis.call('HGET', REQ, 'attempts')), entry)
 move(REQ, uuid, 'pending', 'queued')
 redis.call('HINCRBY', REQ, 'token', 1)

@@ -110,6 +110,9 @@ class Sender:
         self._context = context
         self._sent: Sent | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # Who claims (the `worker` of the requests it holds): this thread of this worker, so
+        # that a claim Redis ran but whose answer was lost is recognised when sent again.
+        self.holder = f"{context.worker_id}/{name}"
 
     @property
     def busy(self) -> bool:
@@ -168,7 +171,7 @@ class Sender:
                 result=(sent.claim, sent.response) if sent else None,
                 retry_at=sent.due if sent else None,
                 claim=uuid,
-                worker=context.worker_id,
+                worker=self.holder,
                 lease=context.config.lease,
                 take=take,
             )
