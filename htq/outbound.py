@@ -18,6 +18,7 @@ Methods: those of RFC 9110 and PATCH, and the common WebDAV ones; `--any-method`
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ _METADATA = tuple(
 )
 _METADATA_NAMES = frozenset({"metadata.google.internal", "metadata"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_UNKNOWN = object()  # no verdict kept yet
+_ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # the scheme and host part of a URL
 
 
 class Refused(Exception):
@@ -101,6 +104,10 @@ class Outbound:
     any_method: bool = False
     redis: frozenset[tuple[IPAddress, int]] = frozenset()
     redis_loopback_port: int | None = None  # Redis on loopback: every loopback address refused
+    # check_literal's verdicts by scheme and host part (None: allowed; else why refused)
+    _verdicts: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, config: OutboundConfig, redis_url: str) -> Outbound:
@@ -124,7 +131,24 @@ class Outbound:
             )
 
     def check_literal(self, url: str) -> None:
-        """At `POST /`: refuse a URL whose host is a refused address or name, without DNS."""
+        """At `POST /`: refuse a URL whose host is a refused address or name, without DNS.
+        The verdict depends only on the scheme and host part, and is kept for the next URL
+        with the same (on enqueue's hot path, where most URLs share a few hosts)."""
+        found = _ORIGIN.match(url)
+        origin = found.group(0) if found else url
+        verdict = self._verdicts.get(origin, _UNKNOWN)
+        if verdict is _UNKNOWN:
+            try:
+                self._check_literal(url)
+                verdict = None
+            except Refused as exc:
+                verdict = str(exc)
+            if len(self._verdicts) < 4096:  # a bound: hosts are the client's to vary
+                self._verdicts[origin] = verdict
+        if verdict is not None:
+            raise Refused(verdict)
+
+    def _check_literal(self, url: str) -> None:
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
         try:

@@ -311,3 +311,18 @@ def test_the_readme_attack_never_reaches_redis(
     assert response is not None and "htq's own Redis" in response["message"]
     assert store.redis.exists(key) == 0
     assert json.dumps(response)  # stored as any other error
+
+
+def test_kept_verdicts_are_per_scheme_and_host_part() -> None:
+    """check_literal keeps its verdicts (enqueue's hot path): never one host's for another."""
+    rules = guard()
+    for _ in range(2):  # the second time from the kept verdicts
+        with pytest.raises(Refused):
+            rules.check_literal("http://127.0.0.1:6390")
+        rules.check_literal("http://127.0.0.1:6391")
+        rules.check_literal("http://127.0.0.1:639?x")
+        with pytest.raises(Refused):
+            rules.check_literal("http://127.0.0.1:6390?x#y")
+        with pytest.raises(Refused):
+            rules.check_literal("https://169.254.169.254/latest")
+        rules.check_literal("https://93.184.216.34/latest")
