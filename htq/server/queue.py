@@ -95,13 +95,15 @@ class QueueHandler(BaseHandler):
             outbound.check_method(spec.method)
         except Refused as exc:
             raise InvalidField(str(exc), "method") from None
-        urls = {"url": spec.url}
-        if spec.delivery.has_callbacks:
-            urls["callback"] = spec.delivery.callback or ""
-            urls["failure_callback"] = spec.delivery.failure_callback or ""
-        for name, url in urls.items():
+        delivery = spec.delivery
+        urls = (
+            ("url", spec.url),
+            ("callback", delivery.callback),
+            ("failure_callback", delivery.failure_callback),
+        )
+        for name, url in urls:
             try:
-                if url:
+                if url is not None:
                     outbound.check_literal(url)
             except Refused as exc:
                 raise InvalidField(f"The worker would refuse `{name}`: {exc}", name) from None

@@ -126,32 +126,27 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
         data = self.query_one("#data", TextArea).text
         if data.strip():
             payload["data"] = _body(data)
-        timeout = self.query_one("#timeout", Input).value.strip()
-        if timeout:
-            try:
-                seconds = float(timeout)
-                payload["timeout"] = int(seconds) if seconds.is_integer() else seconds
-            except ValueError:
-                message = f"The timeout must be a number of seconds, not {timeout!r}."
-                raise FieldError("timeout", message) from None
+        self._number(payload, "timeout", "The timeout must be a number of seconds")
         ident = self.query_one("#id", Input).value.strip()
         if ident:
             payload["id"] = ident
-        retries = self.query_one("#retries", Input).value.strip()
-        if retries:
-            try:
-                payload["retries"] = int(retries)
-            except ValueError:
-                message = f"Retries must be a whole number, not {retries!r}."
-                raise FieldError("retries", message) from None
-        delay = self.query_one("#delay", Input).value.strip()
-        if delay:
-            try:
-                seconds = float(delay)
-                payload["delay"] = int(seconds) if seconds.is_integer() else seconds
-            except ValueError:
-                raise FieldError("delay", f"The delay must be seconds, not {delay!r}.") from None
+        self._number(payload, "retries", "Retries must be a whole number", whole=True)
+        self._number(payload, "delay", "The delay must be a number of seconds")
         return payload
+
+    def _number(
+        self, payload: dict[str, Any], field: str, must: str, *, whole: bool = False
+    ) -> None:
+        """The number typed in `#field`, if any, into the payload (whole ones as integers);
+        FieldError (`must`, then what was typed) if it is not one."""
+        typed = self.query_one(f"#{field}", Input).value.strip()
+        if not typed:
+            return
+        try:
+            number = float(typed) if not whole else int(typed)
+        except ValueError:
+            raise FieldError(field, f"{must}, not {typed!r}.") from None
+        payload[field] = int(number) if float(number).is_integer() else number
 
     @work(exclusive=True, group="submit")
     async def send(self, payload: dict[str, Any]) -> None:
