@@ -51,9 +51,9 @@ from hypothesis.stateful import (
 )
 
 from htq.config import StoreConfig
-from htq.models import Status, now_ms, response_resource, validate_request
+from htq.models import Status, now_ms, validate_request
 from htq.store import Claim, Store
-from tests.support.store import delete_namespace
+from tests.support.store import answer, delete_namespace
 
 URL = "http://127.0.0.1:9/"
 WORKER = "machine"
@@ -106,15 +106,6 @@ class Model:
     lease: int | None = None  # virtual deadline (seconds) while pending
     results: int = 0  # results written: completions accepted, or the reaper giving up
     finished: list[Status] = field(default_factory=list)  # every terminal status it took
-
-
-def answer(uuid: str, status: Status) -> dict[str, Any]:
-    if status is Status.SUCCESS:
-        return response_resource(
-            uuid, status, time_ms=now_ms(), elapsed_ms=1.0, code=200, reason="OK", headers={},
-            data="ok",
-        )  # fmt: skip
-    return response_resource(uuid, status, time_ms=now_ms(), elapsed_ms=1.0, message="failed")
 
 
 def text(value: bytes | str | None) -> str | None:

@@ -7,25 +7,15 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from htq.config import StoreConfig
-from htq.models import Status, new_uuid, now_ms, response_resource, validate_request
+from htq.models import Status, new_uuid, now_ms, validate_request
 from htq.store import Claim, Idempotency, Store
-from tests.support.store import delete_namespace, enqueue
+from tests.support.store import answer, delete_namespace, enqueue
 
 URL = "http://127.0.0.1:1/"
-
-
-def answer(uuid: str, status: Status = Status.SUCCESS) -> dict[str, Any]:
-    if status is Status.SUCCESS:
-        return response_resource(
-            uuid, status, time_ms=now_ms(), elapsed_ms=1.0, code=200, reason="OK", headers={},
-            data="ok",
-        )  # fmt: skip
-    return response_resource(uuid, status, time_ms=now_ms(), elapsed_ms=1.0, message="refused")
 
 
 def claimed(store: Store, uuid: str | None = None, lease: float = 30) -> Claim:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from htq.models import TERMINAL, Status, new_uuid, now_ms, validate_request
+from htq.models import TERMINAL, Status, new_uuid, now_ms, response_resource, validate_request
 from htq.store import Store
 
 
@@ -57,3 +57,13 @@ def answer_of(store: Store, uuid: str) -> dict[str, Any]:
     response = store.response(uuid).resource
     assert response is not None
     return response
+
+
+def answer(uuid: str, status: Status = Status.SUCCESS) -> dict[str, Any]:
+    """What a worker stores: a 200 OK for a success, else a failure whose message is "refused"."""
+    if status is Status.SUCCESS:
+        return response_resource(
+            uuid, status, time_ms=now_ms(), elapsed_ms=1.0, code=200, reason="OK", headers={},
+            data="ok",
+        )  # fmt: skip
+    return response_resource(uuid, status, time_ms=now_ms(), elapsed_ms=1.0, message="refused")
