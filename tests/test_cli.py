@@ -70,6 +70,9 @@ def test_version() -> None:
         (["worker", "--processes", "2"], "--processes is not an option of `htq worker`"),
         (["tui", "--url", "ftp://x"], "--url: expected the server's http:// URL"),
         (["tui", "--interval", "0"], "--interval: must be between 0.1 and 3600"),
+        (["server", "--idempotency-ttl", "0"], "--idempotency-ttl: must be between 1 and"),
+        (["up", "--idempotency-ttl", "a day"], "--idempotency-ttl: expected a number"),
+        (["worker", "--allow", "10.0.0.0/33"], "--allow: '10.0.0.0/33' is not a host"),
     ],
 )
 def test_a_bad_option_value_is_one_clear_line(args: list[str], message: str) -> None:
