@@ -11,6 +11,7 @@ import tornado.ioloop
 import tornado.web
 
 from htq.config import ServerConfig
+from htq.masking import MaskPasswords
 from htq.outbound import Outbound
 from htq.server.guard import Guard
 from htq.server.handlers import (
@@ -28,6 +29,7 @@ from htq.server.queue import QueueHandler
 from htq.store import REDIS_DOWN, AsyncStore
 
 log = logging.getLogger("htq.server")
+log.addFilter(MaskPasswords())
 
 PURGE_PERIOD_MS = 30_000
 ANNOUNCE_PERIOD_MS = 10_000  # a server says where it listens this often...

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from htq.config import WorkerConfig, describe_redis
+from htq.masking import MaskPasswords
 from htq.models import Status
 from htq.outbound import Outbound
 from htq.signing import Signer
@@ -23,6 +24,7 @@ from htq.worker._in_flight import Interrupt
 from htq.worker._sender import Ready, Sender, SenderContext
 
 log = logging.getLogger("htq.worker")
+log.addFilter(MaskPasswords())  # every worker module logs here: URLs never with a password
 
 REAP_PERIOD = 1.0  # seconds between attempts to lead the reaper
 SERVERS_PERIOD = 5.0  # seconds between looks at where htq's servers listen (never sent to)
