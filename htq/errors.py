@@ -8,6 +8,7 @@ HtqError                 every error htq raises on purpose
 │   ├── UnsupportedMediaType 415 the body is not JSON
 │   ├── Unauthorized         401 no valid `Authorization: Bearer <token>` (tokens are set)
 │   ├── Forbidden            403 a web page whose origin may not call the API
+│   │   └── SentByHtq            403 `POST /` sent by an htq worker (it could loop)
 │   ├── NotFound             404 no such request, or no response (yet, or any more)
 │   └── Conflict             409 not in a state that allows it (retry of a queued request...)
 ├── StoreUnavailable     503 Redis cannot be reached
@@ -84,6 +85,10 @@ class Unauthorized(ClientError):
 class Forbidden(ClientError):
     status_code = 403
     code = "forbidden"
+
+
+class SentByHtq(Forbidden):
+    code = "loop"
 
 
 class NotFound(ClientError):

@@ -3,6 +3,8 @@ resource. No I/O."""
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +13,9 @@ SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
 )
 MASK = "********"
+# `scheme://user:password@` in any text; greedy up to the last `@` of the authority, as
+# urlsplit reads a password that holds one.
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s'\"]*):[^/?#\s'\"]*@")
 
 
 def masked(resource: dict[str, Any]) -> dict[str, Any]:
@@ -53,3 +58,16 @@ def _mask_password(url: str) -> str:
     parts = urlsplit(url)
     user, _, host = parts.netloc.rpartition("@")
     return parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}").geturl()
+
+
+class MaskPasswords(logging.Filter):
+    """Log records with the passwords of the URLs they mention masked (a logger's filter: it
+    holds wherever the records are sent)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message:
+            shown = _USERINFO.sub(rf"\1:{MASK}@", message)
+            if shown != message:
+                record.msg, record.args = shown, ()
+        return True

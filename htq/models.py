@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from htq.delivery import DELIVERY_FIELDS, NO_DELIVERY, Delivery, validate_delivery, validate_due
 from htq.errors import InvalidField, MalformedRequest
+from htq.outbound import url_host
 
 
 class Status(enum.StrEnum):
@@ -268,6 +269,13 @@ def _validate_url(url: Any, name: str = "url") -> str:
         raise InvalidField(f"`{name}` must be an http:// or https:// URL, not {url!r}.", name)
     if not parts.hostname:
         raise InvalidField(f"`{name}` has no host: {url!r}.", name)
+    if not parts.hostname.isascii():
+        try:
+            url_host(parts.hostname)  # what the worker will make of it (IDNA)
+        except ValueError as exc:
+            raise InvalidField(
+                f"`{name}` has a host that cannot be sent to: {exc}.", name
+            ) from None
     if port == 0:
         raise InvalidField(f"`{name}` has an invalid port: {url!r}.", name)
     return url

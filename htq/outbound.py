@@ -3,8 +3,11 @@ methods are refused at `POST /`) and the worker (every address a name resolves t
 and the connection goes to the address that was checked).
 
 In order, for each address a request would connect to:
-1. htq's own Redis (its address and port, as they resolved at start) is always refused: a
-   request `{"url": "http://127.0.0.1:6379/", "method": "SET"}` would run SET in it.
+1. htq's own endpoints are always refused: its Redis (a request `{"url":
+   "http://127.0.0.1:6379/", "method": "SET"}` would run SET in it) and its servers (a request
+   to `POST /` that is retried on 303 queues itself again on every attempt). One on this
+   machine is refused on every address of it (loopback, unspecified, each interface's);
+   one elsewhere on the addresses it resolved to (Redis) or announced (servers, see `listening`).
 2. `--allow` (hosts, `*.domain` patterns, addresses and CIDR networks) allows.
 3. `--deny` (the same forms; `*` for everything) refuses.
 4. Link-local and cloud metadata addresses are refused (169.254.0.0/16, fe80::/10,
@@ -20,10 +23,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
+from htq._interfaces import local_addresses
 from htq.config import OutboundConfig
 from htq.errors import ConfigError
 
@@ -48,6 +53,8 @@ _METADATA_NAMES = frozenset({"metadata.google.internal", "metadata"})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _UNKNOWN = object()  # no verdict kept yet
 _ORIGIN = re.compile(r"[^:/?#]*://[^/?#]*")  # the scheme and host part of a URL
+REDIS = "htq's own Redis"
+SERVER = "htq's own server (a request to its API could queue itself again and again)"
 
 
 class Refused(Exception):
@@ -95,31 +102,84 @@ class Rules:
 
 
 @dataclass(frozen=True, slots=True)
+class Own:
+    """htq's own endpoints, never sent to: `ports` on every address of this machine, `pairs`
+    (an address of another machine, a port) as they are; each says what it is."""
+
+    local: frozenset[IPAddress] = frozenset()  # this machine's addresses
+    ports: Mapping[int, str] = field(default_factory=dict)
+    pairs: Mapping[tuple[IPAddress, int], str] = field(default_factory=dict)
+
+    def what(self, address: IPAddress, port: int) -> str | None:
+        found = self.pairs.get((address, port))
+        if found is None and port in self.ports and _is_local(address, self.local):
+            found = self.ports[port]
+        return found
+
+    def with_servers(self, servers: Iterable[Mapping[str, Any]]) -> Own:
+        """These endpoints and the servers announced in the store (see `listening`): one on
+        this machine (same host name) on every local address, another on what it announced."""
+        me = socket.gethostname()
+        ports, pairs = dict(self.ports), dict(self.pairs)
+        for server in servers:
+            port = server.get("port")
+            if not isinstance(port, int):
+                continue
+            if server.get("host") == me:
+                ports.setdefault(port, SERVER)
+                continue
+            for text in server.get("addresses") or ():
+                address = literal_address(str(text))
+                if address is not None and not (address.is_loopback or address.is_unspecified):
+                    pairs.setdefault((address, port), SERVER)
+        return Own(local_addresses(), ports, pairs)
+
+
+@dataclass(slots=True)
 class Outbound:
-    """The guard of one process, from its settings and where its Redis is."""
+    """The guard of one process, from its settings and where its Redis and servers are."""
 
     allow: Rules = field(default_factory=Rules)
     deny: Rules = field(default_factory=Rules)
     deny_private: bool = False
     any_method: bool = False
-    redis: frozenset[tuple[IPAddress, int]] = frozenset()
-    redis_loopback_port: int | None = None  # Redis on loopback: every loopback address refused
+    own: Own = field(default_factory=Own)  # what `of` found; `learn_servers` adds servers
+    _base: Own = field(default_factory=Own, init=False, repr=False, compare=False)
     # check_literal's verdicts by scheme and host part (None: allowed; else why refused)
     _verdicts: dict[str, str | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    def __post_init__(self) -> None:
+        self._base = self.own
+
     @classmethod
-    def of(cls, config: OutboundConfig, redis_url: str) -> Outbound:
-        redis, loopback_port = _redis_addresses(redis_url)
+    def of(
+        cls, config: OutboundConfig, redis_url: str, server_ports: Iterable[int] = ()
+    ) -> Outbound:
+        """The guard of a process whose Redis is `redis_url` and whose (or whose `htq up`'s)
+        server listens on `server_ports`."""
+        local = local_addresses()
+        ports: dict[int, str] = dict.fromkeys(server_ports, SERVER)
+        pairs: dict[tuple[IPAddress, int], str] = {}
+        redis, port, named_local = _redis_addresses(redis_url)
+        if port is not None:
+            pairs.update(dict.fromkeys(((a, port) for a in redis), REDIS))
+            if named_local or any(_is_local(a, local) for a in redis):
+                ports[port] = REDIS
         return cls(
             allow=Rules.parse(config.allow, "--allow"),
             deny=Rules.parse(config.deny, "--deny"),
             deny_private=config.deny_private,
             any_method=config.any_method,
-            redis=redis,
-            redis_loopback_port=loopback_port,
+            own=Own(local, ports, pairs),
         )
+
+    def learn_servers(self, servers: Iterable[Mapping[str, Any]]) -> None:
+        """Refuse the servers announced in the store too (a worker, now and then): the view
+        is replaced whole, so a thread checking meanwhile sees the old one or the new one."""
+        self.own = self._base.with_servers(servers)
+        self._verdicts.clear()
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -150,8 +210,8 @@ class Outbound:
 
     def _check_literal(self, url: str) -> None:
         parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
         try:
+            host = url_host(parts.hostname or "").rstrip(".")
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             return  # the URL's own validation says what is wrong with it
@@ -183,8 +243,9 @@ class Outbound:
         """One address `host` resolved to (or is), and the port to connect to."""
         judged = _embedded_ipv4(address) or address
         where = host if host == str(address) else f"{host} ({address})"
-        if self._is_redis(judged, port):
-            raise Refused(f"{where} port {port} is htq's own Redis; htq never sends to it.")
+        what = self.own.what(judged, port)
+        if what is not None:
+            raise Refused(f"{where} port {port} is {what}; htq never sends to it.")
         name = host.lower().rstrip(".")
         if self.allow.match_name(name) or self.allow.match_address(judged):
             return
@@ -201,10 +262,37 @@ class Outbound:
                 f"{judged} if it should be reached."
             )
 
-    def _is_redis(self, address: IPAddress, port: int) -> bool:
-        if (address, port) in self.redis:
-            return True
-        return port == self.redis_loopback_port and (address.is_loopback or address.is_unspecified)
+
+def url_host(host: str) -> str:
+    """A URL's host as the worker's URL parser (httpx) makes it: lower case, and a name that is
+    not ASCII through IDNA (UTS 46 maps `127。0。0。1` and other dots to `.`); ValueError if
+    the worker could not send to it."""
+    if host.isascii():
+        return host.lower()
+    import httpx  # only for the rare host that is not ASCII
+
+    try:
+        return httpx.URL(scheme="http", host=host).host
+    except (httpx.InvalidURL, ValueError) as exc:  # idna's errors are ValueErrors
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+def listening(addresses: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+    """What a server announces in the store of the addresses it listens on (those of its
+    sockets; all of this machine's for an unspecified one), one entry per port."""
+    by_port: dict[int, set[str]] = {}
+    for host, port in addresses:
+        address = literal_address(host)
+        if address is not None and address.is_unspecified:
+            found = {str(a) for a in local_addresses() if not a.is_loopback}
+        else:
+            found = {host}
+        by_port.setdefault(port, set()).update(found)
+    me = socket.gethostname()
+    return [
+        {"host": me, "port": port, "addresses": sorted(found)}
+        for port, found in sorted(by_port.items())
+    ]
 
 
 def literal_address(host: str) -> IPAddress | None:
@@ -240,6 +328,10 @@ def _same(address: IPAddress, network: IPNetwork) -> bool:
     return address.version == network.version
 
 
+def _is_local(address: IPAddress, local: frozenset[IPAddress]) -> bool:
+    return address.is_loopback or address.is_unspecified or address in local
+
+
 def _is_localhost(host: str) -> bool:
     name = host.lower()
     return name == "localhost" or name.endswith(".localhost")
@@ -249,11 +341,12 @@ def _plausible_name(value: str) -> bool:
     return all(part and all(c.isalnum() or c in "-_" for c in part) for part in value.split("."))
 
 
-def _redis_addresses(url: str) -> tuple[frozenset[tuple[IPAddress, int]], int | None]:
-    """Where htq's Redis is, as its name resolves now (a unix socket: nowhere on TCP)."""
+def _redis_addresses(url: str) -> tuple[frozenset[IPAddress], int | None, bool]:
+    """Where htq's Redis is, as its name resolves now, its port, and whether it is named
+    `localhost` (a unix socket: nowhere on TCP, no port)."""
     parts = urlsplit(url)
     if parts.scheme == "unix" or not parts.hostname:
-        return frozenset(), None
+        return frozenset(), None, False
     port = parts.port or 6379
     try:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
@@ -263,7 +356,4 @@ def _redis_addresses(url: str) -> tuple[frozenset[tuple[IPAddress, int]], int | 
     literal = literal_address(parts.hostname)
     if literal is not None:
         addresses.add(literal)
-    loopback = any(a.is_loopback or a.is_unspecified for a in addresses) or _is_localhost(
-        parts.hostname
-    )
-    return frozenset((a, port) for a in addresses), port if loopback else None
+    return frozenset(addresses), port, _is_localhost(parts.hostname)

@@ -109,7 +109,8 @@ def _run(server: ServerConfig, worker: WorkerConfig) -> int:
     sockets = listen(server)
     if sockets is None:
         return 1
-    workers = Worker(worker)
+    # The server of this process is never sent to; the worker knows its ports at once.
+    workers = Worker(worker, server_ports=tuple({sock.getsockname()[1] for sock in sockets}))
     # Said before the threads start: with requests queued, they log their first at once.
     print(f"Started {worker.threads} workers...", flush=True)
     workers.start()

@@ -22,7 +22,7 @@ from htq.store import LISTED_FIELDS, Store
 # The error code of each status, as the README's API reference names them.
 CODES = {
     400: {"malformed", "bad_request"},
-    403: {"forbidden"},
+    403: {"forbidden", "loop"},
     404: {"not_found"},
     409: {"conflict"},
     405: {"method_not_allowed"},
@@ -78,6 +78,11 @@ REFUSED_URLS = st.sampled_from(
         "http://[fd00:ec2::254]/",
         "http://metadata.google.internal/",
         "http://0xa9.0xfe.0xa9.0xfe/",
+        "http://169\u3002254\u3002169\u3002254/",  # IDNA dots (UTS 46)
+        "http://169\uff0e254\uff0e169\uff0e254/",
+        "http://metadata\uff61google\uff61internal/",
+        "http://\uff11\uff16\uff19.254.169.254/",  # full-width digits: not a host IDNA takes
+        "http://user:pw@169.254.169.254/",
     ]
 )
 HEADER_NAMES = st.one_of(NASTY, st.sampled_from(sorted(OWNED_HEADERS)), st.text(max_size=12))
@@ -159,26 +164,63 @@ def count(store: Store) -> int:
     return int(store.redis.zcard(store.keys.all))
 
 
+# What an htq worker's requests carry (refused at POST /: 403 loop), and what others' do.
+AGENTS = st.one_of(
+    st.none(), st.sampled_from(["htq/0.3.0", "HTQ/1", "python-httpx/0.28.1", "curl/8.5", "htq"])
+)
+
+
 @FUZZ
-@given(body=BODIES, content_type=CONTENT_TYPES, key=IDEMPOTENCY_KEYS)
+@given(
+    body=BODIES,
+    content_type=CONTENT_TYPES,
+    key=IDEMPOTENCY_KEYS,
+    agent=AGENTS,
+    marked=st.booleans(),
+)
 @example(
     body=b'{"url": "http://127.0.0.1:9/", "id": "\\ud800"}',
     content_type="application/json",
     key=None,
+    agent=None,
+    marked=False,
 )
 @example(
-    body=b'{"url": "http://127.0.0.1:9/", "data": [NaN]}', content_type="application/json", key=None
+    body=b'{"url": "http://127.0.0.1:9/", "data": [NaN]}',
+    content_type="application/json",
+    key=None,
+    agent=None,
+    marked=False,
 )
-@example(body=b"[" * 50_000, content_type="application/json", key="k")
+@example(body=b"[" * 50_000, content_type="application/json", key="k", agent=None, marked=False)
+@example(
+    body=b'{"url": "http://127.0.0.1:9/"}',
+    content_type="application/json",
+    key=None,
+    agent="htq/0.3.0",
+    marked=False,
+)
 def test_posted_descriptions(
-    api: httpx.Client, store: Store, body: bytes, content_type: str, key: str | None
+    api: httpx.Client,
+    store: Store,
+    body: bytes,
+    content_type: str,
+    key: str | None,
+    agent: str | None,
+    marked: bool,
 ) -> None:
     before = count(store)
     headers = {"Content-Type": content_type} if content_type else {}
     if key is not None:
         headers["Idempotency-Key"] = key
+    if agent is not None:
+        headers["User-Agent"] = agent
+    if marked:
+        headers["Htq-Attempt"] = "2"
     answer = api.post("/", content=body, headers=headers)
     check(answer)
+    if marked or (agent or "").lower().startswith("htq/"):
+        assert answer.status_code == 403 and answer.json()["error"] == "loop", answer.text
     if answer.status_code == 303:
         replayed = answer.headers.get("Idempotent-Replayed") == "true"
         assert count(store) == before + (0 if replayed else 1)

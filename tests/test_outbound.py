@@ -76,6 +76,13 @@ def test_literal_addresses_in_every_form(host: str, address: str | None) -> None
         "http://100.100.100.200/",
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://[fe80::1]/",
+        # what IDNA (UTS 46) makes of other dots, as the worker's URL parser does
+        "http://127\u30020\u30020\u30021:6390/",  # ideographic full stop
+        "http://127\uff0e0\uff0e0\uff0e1:6390/",  # full-width full stop
+        "http://127\uff610\uff610\uff611:6390/",  # half-width ideographic full stop
+        "http://LOCALHOST:6390/",
+        "http://169\u3002254\u3002169\u3002254/",
+        "http://metadata\u3002google\u3002internal/",
     ],
 )
 def test_refused_by_default(url: str) -> None:
@@ -188,15 +195,30 @@ def guarded(store_config: StoreConfig, store: Store) -> Iterator[ServerThread]:
     server.stop()
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["\uff11\uff12\uff17.\uff10.\uff10.\uff11", "\u2460\u2461\u2466.0.0.1", "a\u00adb.example"],
+)
+def test_a_host_the_worker_cannot_parse_is_422(api: httpx.Client, store: Store, host: str) -> None:
+    """Full-width digits and the like: IDNA refuses them, so the worker could never send."""
+    for field in ("url", "callback"):
+        payload = {"url": "http://192.0.2.1/", field: f"http://{host}:6390/"}
+        answer = post(api, payload)
+        assert answer.status_code == 422 and answer.json()["field"] == field, answer.text
+        assert "cannot be sent to" in answer.json()["message"]
+    assert store.redis.zcard(store.keys.all) == 0
+
+
 def test_the_redis_attack_is_422_and_nothing_is_queued(
     api: httpx.Client, store: Store, store_config: StoreConfig
 ) -> None:
     port = int(store_config.redis_url.rsplit(":", 1)[1].split("/")[0])
     answer = post(api, {"url": f"http://127.0.0.1:{port}/pwned", "method": "SET"})
     assert answer.status_code == 422 and answer.json()["field"] == "method"
-    answer = post(api, {"url": f"http://127.0.0.1:{port}/pwned", "data": "SET pwned 1"})
-    assert answer.status_code == 422 and answer.json()["field"] == "url"
-    assert "htq's own Redis" in answer.json()["message"]
+    for host in ("127.0.0.1", "127\u30020\u30020\u30021", "127\uff0e0\uff0e0\uff0e1"):
+        answer = post(api, {"url": f"http://{host}:{port}/pwned", "data": "SET pwned 1"})
+        assert answer.status_code == 422 and answer.json()["field"] == "url", host
+        assert "htq's own Redis" in answer.json()["message"]
     assert store.redis.zcard(store.keys.all) == 0
 
 

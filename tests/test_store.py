@@ -169,3 +169,18 @@ def test_a_page_reads_only_the_fields_asked_for_and_stops_at_its_budget(store: S
     store.cancel(uuids[0])
     store.redis.delete(keys[0])  # expired since it was listed
     assert run_page(store, keys[:1], [10, "status"]) == [None]
+
+
+def test_servers_announce_where_they_listen_until_they_stop_saying_it(store: Store) -> None:
+    here = {"host": "a", "port": 5001, "addresses": ["127.0.0.1"]}
+    there = {"host": "b", "port": 5002, "addresses": ["192.0.2.1"]}
+    now = now_ms()
+    assert store.run(store.ops.announce([here], now, 60)) == 1
+    assert store.run(store.ops.announce([there], now - 61_000, 60)) == 1  # not renewed since
+    assert store.servers() == [here]
+    store.run(store.ops.announce([here], now + 1000, 60))  # renewed: still one entry
+    assert store.redis.zcard(store.keys.servers) == 1, "the stale one went"
+    assert store.servers() == [here]
+    assert store.run(store.ops.withdraw([here])) == 1
+    assert store.servers() == []
+    assert store.run(store.ops.withdraw([])) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import signal
 import socket
@@ -12,10 +13,11 @@ import tornado.httpserver
 import tornado.netutil
 
 from htq.config import ServerConfig
-from htq.server.app import make_app, read_limit, start_purging
+from htq.outbound import listening
+from htq.server.app import make_app, read_limit, start_announcing, start_purging
 from htq.server.guard import is_loopback
 from htq.server.prefork import prefork
-from htq.store import AsyncStore, unreachable
+from htq.store import REDIS_DOWN, AsyncStore, unreachable
 
 __all__ = ["bind", "check_redis", "listen", "run_server", "serve"]
 
@@ -95,16 +97,22 @@ async def run_server(
 ) -> None:
     """Serve on `sockets` until `stop` is set (by default: until SIGINT or SIGTERM)."""
     store = AsyncStore(config.store)
+    where = listening(sock.getsockname()[:2] for sock in sockets)
+    app = make_app(config, store, server_ports=[entry["port"] for entry in where])
     server = tornado.httpserver.HTTPServer(
-        make_app(config, store), xheaders=config.xheaders, max_body_size=read_limit(config)
+        app, xheaders=config.xheaders, max_body_size=read_limit(config)
     )
     server.add_sockets(sockets)
     purging = start_purging(store)
+    announcing = await start_announcing(store, where)
     if stop is None:
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     await stop.wait()
     purging.stop()
+    announcing.stop()
     server.stop()
+    with contextlib.suppress(*REDIS_DOWN):
+        await store.withdraw(where)
     await store.close()

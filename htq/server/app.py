@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 import tornado.ioloop
 import tornado.web
 
 from htq.config import ServerConfig
+from htq.masking import MaskPasswords
 from htq.outbound import Outbound
 from htq.server.guard import Guard
 from htq.server.handlers import (
@@ -26,12 +29,18 @@ from htq.server.queue import QueueHandler
 from htq.store import REDIS_DOWN, AsyncStore
 
 log = logging.getLogger("htq.server")
+log.addFilter(MaskPasswords())
 
 PURGE_PERIOD_MS = 30_000
+ANNOUNCE_PERIOD_MS = 10_000  # a server says where it listens this often...
+ANNOUNCE_TTL = 60.0  # ...and is forgotten this many seconds after it stopped saying it
 _UUID = r"([^/]+)"
 
 
-def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application:
+def make_app(
+    config: ServerConfig, store: AsyncStore, server_ports: Iterable[int] = ()
+) -> tornado.web.Application:
+    """The application of a server listening on `server_ports` (`POST /` refuses them)."""
     return tornado.web.Application(
         [
             (r"/", QueueHandler),
@@ -52,7 +61,7 @@ def make_app(config: ServerConfig, store: AsyncStore) -> tornado.web.Application
         show_secrets=config.show_secrets,
         guard=Guard.of(config.host, config.allowed_hosts, config.cors_origins, config.tokens),
         read_limit=read_limit(config),
-        outbound=Outbound.of(config.outbound, config.store.redis_url),
+        outbound=Outbound.of(config.outbound, config.store.redis_url, server_ports),
         idempotency_ttl=config.idempotency_ttl,
         log_function=_log_request if config.debug else _quiet,
     )
@@ -72,6 +81,22 @@ def start_purging(store: AsyncStore) -> tornado.ioloop.PeriodicCallback:
             await store.purge()
 
     callback = tornado.ioloop.PeriodicCallback(purge, PURGE_PERIOD_MS, jitter=0.2)
+    callback.start()
+    return callback
+
+
+async def start_announcing(
+    store: AsyncStore, where: list[dict[str, Any]]
+) -> tornado.ioloop.PeriodicCallback:
+    """Say in the store where this server listens, now and then (workers refuse to send there:
+    a request to htq's own API could queue itself again and again)."""
+
+    async def announce() -> None:
+        with contextlib.suppress(*REDIS_DOWN):
+            await store.announce(where, ANNOUNCE_TTL)
+
+    await announce()
+    callback = tornado.ioloop.PeriodicCallback(announce, ANNOUNCE_PERIOD_MS, jitter=0.1)
     callback.start()
     return callback
 

@@ -16,6 +16,7 @@ from htq.errors import (
     Conflict,
     HtqError,
     InvalidField,
+    SentByHtq,
     UnsupportedMediaType,
 )
 from htq.masking import masked
@@ -53,7 +54,7 @@ class QueueHandler(BaseHandler):
         if self.request.method != "POST":
             return
         declared = self._declared_length()
-        self._refused = self._refused or self._refusal(declared)
+        self._refused = self._refused or self._loop() or self._refusal(declared)
         too_long = declared is not None and declared > self.settings["read_limit"]
         if self._refused is not None and too_long:
             raise self._refused  # too large to read and throw away: the connection closes
@@ -134,6 +135,22 @@ class QueueHandler(BaseHandler):
                 f"not {kind or 'a body with no Content-Type'}."
             )
         return None
+
+    def _loop(self) -> SentByHtq | None:
+        """A `POST /` an htq worker sent (its User-Agent, or an `Htq-` header, which the worker
+        sets on every retried attempt and callback over what a description says) is refused:
+        a request that queues itself, through a proxy or another htq, could multiply."""
+        marker = next(
+            (name for name in self.request.headers if name.lower().startswith("htq-")), None
+        )
+        if marker is None and self.request.headers.get("User-Agent", "").lower().startswith("htq/"):
+            marker = "User-Agent"
+        if marker is None:
+            return None
+        return SentByHtq(
+            f"htq does not queue requests sent by an htq worker (this one's {marker} says it "
+            "is one): a request that queues requests could loop."
+        )
 
     def _declared_length(self) -> int | None:
         declared = self.request.headers.get("Content-Length", "")

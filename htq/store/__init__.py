@@ -39,6 +39,8 @@ Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot
                               retried; PROMOTE moves the due ones into the queue. Also the
                               channel that tells schedulers of a new earliest due time
     {p}:callbacks      list   uuids of finished requests whose callbacks are to be sent
+    {p}:servers        zset   where each live server listens (JSON: host, port, addresses) ->
+                              when that expires (ms); workers never send there
     {p}:idem:<key>     string `<uuid> <fingerprint>` of the request an Idempotency-Key made
                               (expires after --idempotency-ttl)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aredis
@@ -151,6 +152,13 @@ class AsyncStore:
 
     async def ping(self) -> bool:
         return await self.run(self.ops.ping())
+
+    async def announce(self, servers: Sequence[dict[str, Any]], ttl: float) -> int:
+        """Say where this server listens, for `ttl` seconds (workers refuse to send there)."""
+        return await self.run(self.ops.announce(servers, now_ms(), ttl))
+
+    async def withdraw(self, servers: Sequence[dict[str, Any]]) -> int:
+        return await self.run(self.ops.withdraw(servers))
 
     async def purge(self) -> int:
         return await self.run(self.ops.purge(now_ms(), 1000))

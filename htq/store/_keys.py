@@ -26,6 +26,7 @@ class Keys:
         self.all = f"{tag}:index:all"
         self.due = f"{tag}:due"  # also the channel on which a new earliest due time is told
         self.callbacks = f"{tag}:callbacks"
+        self.servers = f"{tag}:servers"
         self.done_channel = f"{tag}:done"
         self.cancel_channel = f"{tag}:cancel"
         self._tag = tag

@@ -160,6 +160,28 @@ class Operations:
         keys = [self.keys.expiry, self.keys.all, *(self.keys.index(s) for s in INDEXED)]
         return Operation((PURGE.command(keys, [now, limit]),), lambda r: int(r[0]))
 
+    def announce(self, servers: Sequence[dict[str, Any]], now: int, ttl: float) -> Operation[int]:
+        """Say where a server listens (see htq.outbound.listening) until `ttl` seconds from
+        `now`, renewed before then; announcements that were not renewed go."""
+        until = now + int(ttl * 1000)
+        members = [json.dumps(server, sort_keys=True) for server in servers]
+        commands: tuple[tuple[Any, ...], ...] = (
+            ("ZREMRANGEBYSCORE", self.keys.servers, "-inf", f"({now}"),
+            ("ZADD", self.keys.servers, *(part for m in members for part in (until, m))),
+        )
+        return Operation(commands if members else commands[:1], lambda r: len(members))
+
+    def withdraw(self, servers: Sequence[dict[str, Any]]) -> Operation[int]:
+        """A stopping server's announcement goes at once (not when it expires)."""
+        members = [json.dumps(server, sort_keys=True) for server in servers]
+        command = ("ZREM", self.keys.servers, *members)
+        return Operation((command,) if members else (), lambda r: int(r[0]) if r else 0)
+
+    def servers(self, now: int) -> Operation[list[dict[str, Any]]]:
+        """Where the live servers listen, as they announced it (the worker refuses them)."""
+        command = ("ZRANGEBYSCORE", self.keys.servers, now, "+inf")
+        return Operation((command,), lambda r: [json.loads(m) for m in r[0]])
+
     # -- what the worker asks --------------------------------------------------------------
 
     def take(self) -> Operation[str | None]:

@@ -144,6 +144,10 @@ class Store:
     def untake(self, uuids: Sequence[str]) -> int:
         return self.run(self.ops.untake(uuids)) if uuids else 0
 
+    def servers(self) -> list[dict[str, Any]]:
+        """Where the live servers listen (see Operations.announce)."""
+        return self.run(self.ops.servers(now_ms()))
+
     def try_lead_reaper(self, worker: str, period: float) -> bool:
         return self.run(self.ops.lead_reaper(worker, period))
 

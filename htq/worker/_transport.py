@@ -3,11 +3,13 @@
 Like httpx's own HTTPTransport, but with htq's network backend (sockets the thread's InFlight can
 interrupt and hold to the request's deadline), so nothing private of httpx is touched.
 Connections are kept alive for the next request to the same host; nothing else is kept (no
-cookies: requests go to the transport, never through a Client).
+cookies: requests go to the transport, never through a Client). A URL's credentials
+(`user:password@`) are sent as Basic authorization, as a Client would send them.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -82,6 +84,8 @@ class InterruptibleTransport(httpx.BaseTransport):
                 self._outbound.check_literal(str(url))
         except Refused as exc:
             raise httpx.ConnectError(str(exc), request=request) from exc
+        if url.userinfo and "authorization" not in request.headers:
+            request.headers["Authorization"] = _basic(url.username, url.password)
         core = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -127,6 +131,12 @@ class InterruptibleTransport(httpx.BaseTransport):
             # the proxy is the worker's own choice: its address is not the guard's to judge
             network_backend=self._through_proxy if proxy else self._backend,
         )
+
+
+def _basic(username: str, password: str) -> str:
+    """A URL's credentials (`user:password@`), sent as httpx.Client would send them: Basic."""
+    pair = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 class _Body(httpx.SyncByteStream):

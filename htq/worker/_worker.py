@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from htq.config import WorkerConfig, describe_redis
+from htq.masking import MaskPasswords
 from htq.models import Status
 from htq.outbound import Outbound
 from htq.signing import Signer
@@ -23,8 +24,10 @@ from htq.worker._in_flight import Interrupt
 from htq.worker._sender import Ready, Sender, SenderContext
 
 log = logging.getLogger("htq.worker")
+log.addFilter(MaskPasswords())  # every worker module logs here: URLs never with a password
 
 REAP_PERIOD = 1.0  # seconds between attempts to lead the reaper
+SERVERS_PERIOD = 5.0  # seconds between looks at where htq's servers listen (never sent to)
 HAND_BACK = 5.0  # seconds stopping threads get to hand their requests back after the grace
 
 
@@ -36,7 +39,11 @@ class Worker:
     worker.stop()       # stop taking requests; in-flight ones get `grace` seconds
     """
 
-    def __init__(self, config: WorkerConfig, store: Store | None = None) -> None:
+    def __init__(
+        self, config: WorkerConfig, store: Store | None = None, server_ports: tuple[int, ...] = ()
+    ) -> None:
+        """`server_ports`: where the server of the same process (`htq up`) listens; the
+        others are learnt from the store."""
         self.config = config
         self.store = store or worker_store(config.store)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -54,9 +61,10 @@ class Worker:
             stopping=self._stopping,
             aborting=self._aborting,
             ready=self._ready,
-            outbound=Outbound.of(config.outbound, config.store.redis_url),
+            outbound=Outbound.of(config.outbound, config.store.redis_url, server_ports),
             signer=Signer(config.signing_secrets) if config.signing_secrets else None,
         )
+        self.outbound = context.outbound
         self.senders = [Sender(context, f"htq-sender-{n}") for n in range(1, config.threads + 1)]
         self._services = [
             threading.Thread(
@@ -67,6 +75,10 @@ class Worker:
                 target=self._every, args=(REAP_PERIOD, self._reap), name="htq-reaper", daemon=True
             ),
             threading.Thread(target=self._keep_due, name="htq-scheduler", daemon=True),
+            threading.Thread(
+                target=self._every, args=(SERVERS_PERIOD, self._learn_servers),
+                name="htq-servers", daemon=True,
+            ),
         ]  # fmt: skip
         self.callbacks = Callbacks(
             self.store, self.health, self._stopping, outbound=context.outbound,
@@ -79,6 +91,7 @@ class Worker:
         return sum(sender.busy for sender in self.senders)
 
     def start(self) -> Worker:
+        self._learn_servers()
         self._exit.enter_context(self.store.cancellations(self._on_cancel))
         for thread in self._services:
             thread.start()
@@ -186,6 +199,12 @@ class Worker:
         status = self.health.attempt(self.store.status, claim.uuid)
         reason = Interrupt.CANCELED if status is Status.CANCELED else Interrupt.TAKEN_BACK
         sender.in_flight.interrupt(reason, uuid=claim.uuid, token=claim.token)
+
+    def _learn_servers(self) -> None:
+        """Where htq's servers listen now: the guard refuses to send there (a loop)."""
+        servers = self.health.attempt(self.store.servers)
+        if servers is not None:
+            self.outbound.learn_servers(servers)
 
     def _reap(self) -> None:
         """Each period, one worker of all re-queues the requests whose worker went away."""

@@ -207,7 +207,9 @@ def responses(max_body: int) -> Json:
         ),
         "Forbidden": _error(
             "A web page whose `Origin` may not call this server (`forbidden`; "
-            "`--cors-origins` names those that may)."
+            "`--cors-origins` names those that may), or, at `POST /`, a call an htq worker sent "
+            "(`loop`: its `User-Agent: htq/...` or an `Htq-` header; a request that queues "
+            "requests could loop)."
         ),
         "NotFound": _error(
             "No such request (never queued, or expired), or, at `/{uuid}/response/`, it has no "
