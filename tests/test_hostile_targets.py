@@ -107,6 +107,7 @@ def test_a_trickled_head_ends_at_the_requests_timeout(
 ) -> None:
     uuid = enqueue(store, url=f"{target.url}/trickle?interval=0.2", timeout=1.5)
     response = stored(store, uuid, Status.TIMEOUT)
+    print(f"trickled head held the thread {response['elapsed'] / 1000:.2f} s (timeout 1.5 s)")
     assert 1400 <= response["elapsed"] < 2500
     assert target.wait_for_disconnect(2, "/trickle") is not None
 
