@@ -240,6 +240,30 @@ def test_promote_skips_a_request_canceled_meanwhile(store: Store) -> None:
     assert store.promote(now_ms() + 120_000) == (0, None)
 
 
+def test_a_canceled_retry_is_never_claimed_again(store: Store) -> None:
+    """Canceled in its backoff (due, or promoted and waiting in the queue) or during an attempt
+    (its retry fenced), a request is never claimed again, even by a claim sent twice."""
+    in_backoff = claimed(store)
+    assert store.retry(in_backoff, answer(in_backoff.uuid, Status.ERROR), now_ms())
+    assert store.cancel(in_backoff.uuid) is Status.QUEUED
+    assert store.promote() == (0, None)
+    promoted = claimed(store)
+    assert store.retry(promoted, answer(promoted.uuid, Status.ERROR), now_ms())
+    assert store.promote() == (1, None)
+    assert store.cancel(promoted.uuid) is Status.QUEUED
+    assert store.wait_for_work(1) == promoted.uuid, "still listed in the queue..."
+    assert store.claim(promoted.uuid, "w", 30) is None, "...but never claimed"
+    in_attempt = claimed(store)
+    assert store.cancel(in_attempt.uuid) is Status.PENDING
+    assert not store.retry(in_attempt, answer(in_attempt.uuid, Status.ERROR), now_ms())
+    assert store.promote() == (0, None) and store.redis.llen(store.keys.queue) == 0
+    assert store.claim(in_attempt.uuid, "w", 30) is None, "the same claim, sent again"
+    for each in (in_backoff, promoted, in_attempt):
+        assert store.status(each.uuid) is Status.CANCELED and indexed(store, each.uuid) == [
+            "canceled"
+        ]
+
+
 def test_retry_records_the_attempt_and_waits(store: Store) -> None:
     claim = claimed(store)
     due = now_ms() + 5_000

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
-import json
 import logging
 import re
 import time
@@ -19,11 +18,14 @@ from htq.models import RequestSpec, Status, now_ms, response_resource
 from htq.outbound import Refused
 from htq.signing import Signer
 from htq.worker._backend import OutboundRefused
+from htq.worker._body import Undecodable, read_body, read_raw
+from htq.worker._transport import InterruptibleTransport
 
 log = logging.getLogger("htq.worker")
 
 USER_AGENT = f"htq/{__version__}"
-DELETE_TIMEOUT = 5.0  # seconds the courtesy DELETE after a cancel may take
+DELETE_TIMEOUT = 5.0  # seconds the courtesy DELETE after a cancel may take, in all
+DELETE_READ = 4096  # bytes of the DELETE's answer read (undecoded), to reuse the connection
 
 # Media types (besides text/*) whose bodies are text; anything else declared is binary.
 _TEXT_HINTS = (
@@ -48,6 +50,8 @@ _DEFAULT_HEADERS = {
 }
 # Characters JSON writes as a six-byte \u escape (the rest of C0 has two-byte ones: \n, \t...).
 _SIX_BYTE_ESCAPES = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
+_SIX_BYTE = "".join(chr(c) for c in range(0x20) if _SIX_BYTE_ESCAPES.match(chr(c)))
+_TWO_BYTE = '"\\\b\t\n\f\r'
 # Headers of the original request that would lie about the DELETE's (empty) body. POST /
 # refuses them now; requests queued by htq 0.2 may still carry them.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -64,6 +68,10 @@ def open_request(
 ) -> Iterator[httpx.Response]:
     """Send one request; the response's body is read in the block.
 
+    On an InterruptibleTransport `timeout` is the deadline of the whole exchange (connect,
+    send, headers and the body read in the block), not of each phase: a target that trickles
+    a byte at a time holds the thread no longer.
+
     Straight to the transport, not through a `Client`: one thread sends requests of many
     callers, and a client's cookie jar would hand one caller's cookies to the next (it is also
     a quarter of a client's CPU per request). Redirects are not followed anyway.
@@ -79,11 +87,12 @@ def open_request(
         content=content,
         extensions={"timeout": httpx.Timeout(timeout).as_dict()},
     )
-    response = transport.handle_request(request)
-    try:
+    with contextlib.ExitStack() as stack:
+        if isinstance(transport, InterruptibleTransport):
+            stack.enter_context(transport.in_flight.within(timeout))
+        response = transport.handle_request(request)
+        stack.callback(response.close)
         yield response
-    finally:
-        response.close()
 
 
 def send(
@@ -96,8 +105,8 @@ def send(
 ) -> dict[str, Any]:
     """Send `spec`: any HTTP response is a `success`, a failure an `error`, too late a `timeout`.
 
-    The body is read as it streams and cut at `max_bytes`. The overall deadline is kept by the
-    network backend (see InFlight.enter); httpx's own timeout bounds each phase.
+    The body is read as it streams and cut at `max_bytes` (decoded, see read_body). The
+    overall deadline is kept by the network backend (see InFlight.enter).
     """
     started = time.monotonic()
     body = spec.body()
@@ -109,12 +118,13 @@ def send(
         with open_request(
             transport, spec.method, spec.url, headers, body, spec.timeout
         ) as response:
-            raw, truncated = _read(response, max_bytes)
+            raw, truncated, encoded = read_body(response, max_bytes, _accepted(headers))
     except httpx.TimeoutException:
         return outcome(uuid, Status.TIMEOUT, started, timeout_message(spec))
     except Exception as exc:  # a request that cannot be sent is its own `error`, not a crash
         return outcome(uuid, Status.ERROR, started, describe(exc))
-    data, encoding = encode_body(raw, response.headers.get("Content-Type"), truncated=truncated)
+    content_type = None if encoded else response.headers.get("Content-Type")
+    data, encoding = encode_body(raw, content_type, truncated=truncated, binary=encoded)
     return response_resource(
         uuid,
         Status.SUCCESS,
@@ -130,13 +140,26 @@ def send(
 
 
 def send_delete(
-    transport: httpx.BaseTransport, spec: RequestSpec, uuid: str, signer: Signer | None = None
+    transport: httpx.BaseTransport,
+    spec: RequestSpec,
+    uuid: str,
+    signer: Signer | None = None,
+    attempt: int | None = None,
 ) -> None:
-    """Tell the target a request was canceled: DELETE its URL with the request's headers."""
-    headers = {k: v for k, v in spec.headers.items() if k.lower() not in _BODY_HEADERS}
+    """Tell the target a request was canceled: DELETE its URL with the request's headers, and
+    which request and attempt it cancels (`Htq-Request-Id`, `Htq-Attempt`).
+
+    DELETE_TIMEOUT bounds the whole exchange; at most DELETE_READ bytes of the answer are read.
+    """
+    ours = {"Htq-Request-Id": uuid}
+    if attempt is not None:
+        ours["Htq-Attempt"] = str(attempt)
+    skip = _BODY_HEADERS | _lower(ours)
+    headers = {k: v for k, v in spec.headers.items() if k.lower() not in skip} | ours
     headers = Signer.sign(signer, uuid, headers, None)
     try:
         with open_request(transport, "DELETE", spec.url, headers, None, DELETE_TIMEOUT) as response:
+            read_raw(response, DELETE_READ)
             log.debug("[%s] DELETE sent to the target: %d", uuid, response.status_code)
     except httpx.TimeoutException:
         log.debug("[%s] DELETE to the target timed out after %g seconds", uuid, DELETE_TIMEOUT)
@@ -158,6 +181,8 @@ def timeout_message(spec: RequestSpec) -> str:
 def describe(exc: BaseException) -> str:
     """A one-line message for a person about why a request could not be sent."""
     detail = str(exc) or type(exc).__name__
+    if isinstance(exc, Undecodable):
+        return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return "Timed out."  # the detail is the kernel's "[Errno 11] Resource temporarily..."
     if isinstance(exc, httpx.ConnectError) and _refused(exc):
@@ -183,28 +208,24 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc.__cause__, Refused | OutboundRefused)
 
 
-def _read(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
-    """The (decoded) body, read until `max_bytes`; True if there was more."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        if size + len(chunk) > max_bytes:
-            chunks.append(chunk[: max_bytes - size])
-            return b"".join(chunks), True
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks), False
+def _accepted(headers: dict[str, str]) -> set[str]:
+    """The codings the request's own Accept-Encoding names (none unless it set one)."""
+    value = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
+    return {c.split(";")[0].strip().lower() for c in value.split(",")} - {""}
 
 
-def encode_body(raw: bytes, content_type: str | None, *, truncated: bool) -> tuple[str, str | None]:
-    """Text as is (decoded by its charset, UTF-8 by default); anything else base64.
+def encode_body(
+    raw: bytes, content_type: str | None, *, truncated: bool, binary: bool = False
+) -> tuple[str, str | None]:
+    """Text as is (decoded by its charset, UTF-8 by default); anything else (or `binary`)
+    base64.
 
     A cut body may end inside a character: that partial character is dropped. Text that JSON
     would store more than twice as large (control characters become six-byte escapes: a
     10 MiB body of NULs would take 60 MiB) is stored as base64 too, so what is stored stays
     within twice the response cap.
     """
-    if _is_binary(content_type):
+    if binary or _is_binary(content_type):
         return base64.b64encode(raw).decode("ascii"), "base64"
     charset = _charset(content_type) or "utf-8"
     try:
@@ -220,12 +241,14 @@ def _escapes_to_more_than_double(text: str) -> bool:
     """True if `text`, stored as JSON (UTF-8), would take more than twice its UTF-8 size.
 
     Only control characters (other than the two-byte escapes) can do that, so text without any
-    is not measured.
+    is not measured; the escapes are counted, not written (that would take six times the body).
     """
     if _SIX_BYTE_ESCAPES.search(text) is None:
         return False
-    stored = len(json.dumps(text, ensure_ascii=False).encode())
-    return stored > 2 * len(text.encode()) + 2
+    size = len(text.encode())
+    six = sum(text.count(c) for c in _SIX_BYTE)
+    two = sum(text.count(c) for c in _TWO_BYTE)
+    return size + 5 * six + two > 2 * size
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:

@@ -8,6 +8,7 @@ import enum
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import httpcore
 
@@ -33,6 +34,10 @@ class InFlight:
 
     The claim stays held after sending, until the result is stored, so heartbeats keep
     renewing it while Redis is away.
+
+    `within(seconds)` holds every socket operation of the thread in its block to one deadline
+    for the whole block, sending or not (a cancel's DELETE, a callback): a target that trickles
+    a byte at a time holds the thread no longer than that.
     """
 
     def __init__(self) -> None:
@@ -42,6 +47,7 @@ class InFlight:
         self._deadline = 0.0
         self._reason: Interrupt | None = None
         self._socket: socket.socket | None = None
+        self._within: float | None = None  # the deadline of `within`'s block, if in one
 
     @property
     def claim(self) -> Claim | None:
@@ -86,6 +92,20 @@ class InFlight:
             shutdown(sock)
         return True
 
+    @contextlib.contextmanager
+    def within(self, seconds: float) -> Iterator[None]:
+        """Hold the socket operations in the block to `seconds` from now, in all (and to the
+        request's deadline too, while sending)."""
+        with self._lock:
+            outer = self._within
+            deadline = time.monotonic() + seconds
+            self._within = deadline if outer is None else min(outer, deadline)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._within = outer
+
     def enter(
         self,
         sock: socket.socket,
@@ -94,15 +114,19 @@ class InFlight:
     ) -> float | None:
         """Called before a blocking operation on `sock`; returns the timeout to use for it."""
         with self._lock:
-            if not self._sending:  # e.g. the DELETE after a cancel: no deadline, no interrupt
-                return timeout
-            if self._reason is not None:
-                shutdown(sock)
-                raise httpcore.ReadError(f"interrupted ({self._reason.name.lower()})")
-            self._socket = sock
-            remaining = self._deadline - time.monotonic()
+            deadline = self._within
+            # Not sending (the DELETE after a cancel): `within`'s deadline only, no interrupt.
+            if self._sending:
+                if self._reason is not None:
+                    shutdown(sock)
+                    raise httpcore.ReadError(f"interrupted ({self._reason.name.lower()})")
+                self._socket = sock
+                deadline = self._deadline if deadline is None else min(deadline, self._deadline)
+        if deadline is None:
+            return timeout
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise expired("the request's timeout has passed")
+            raise expired("the deadline of the whole exchange has passed")
         return remaining if timeout is None else min(timeout, remaining)
 
 

@@ -217,11 +217,11 @@ class Sender:
             return Sent(claim, spec, response, _next_attempt(claim, response))
         try:
             if reason is Interrupt.CANCELED:
-                self._canceled(transport, spec, uuid)
+                self._canceled(transport, claim)
             elif reason is Interrupt.TAKEN_BACK:
                 log.debug("[%s] taken back from this worker; dropped", uuid)
             else:
-                self._hand_back(transport, spec, claim)
+                self._hand_back(transport, claim)
         finally:
             self.in_flight.release()
         return None
@@ -238,22 +238,22 @@ class Sender:
         context = self._context
         status = context.health.call(context.aborting, context.store.status, uuid)
         if status is Status.CANCELED:
-            self._canceled(transport, sent.spec, uuid)
+            self._canceled(transport, sent.claim)
         else:
             log.debug("[%s] result refused: taken back from this worker", uuid)
 
-    def _canceled(self, transport: httpx.BaseTransport, spec: RequestSpec, uuid: str) -> None:
-        log.debug("[%s] canceled", uuid)
-        send_delete(transport, spec, uuid, self._context.signer)
+    def _canceled(self, transport: httpx.BaseTransport, claim: Claim) -> None:
+        log.debug("[%s] canceled", claim.uuid)
+        send_delete(transport, claim.spec, claim.uuid, self._context.signer, claim.attempts)
 
-    def _hand_back(self, transport: httpx.BaseTransport, spec: RequestSpec, claim: Claim) -> None:
+    def _hand_back(self, transport: httpx.BaseTransport, claim: Claim) -> None:
         context = self._context
         if context.health.call(context.aborting, context.store.release, claim):
             log.debug("[%s] handed back to the queue", claim.uuid)
             return
         status = context.health.call(context.aborting, context.store.status, claim.uuid)
         if status is Status.CANCELED:
-            self._canceled(transport, spec, claim.uuid)
+            self._canceled(transport, claim)
 
 
 def _attempt_headers(claim: Claim) -> dict[str, str]:

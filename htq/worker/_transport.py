@@ -65,6 +65,7 @@ class InterruptibleTransport(httpx.BaseTransport):
     """
 
     def __init__(self, in_flight: InFlight, *, trust_env: bool, outbound: Outbound) -> None:
+        self.in_flight = in_flight
         self._ssl_context = httpx.create_ssl_context(trust_env=trust_env)
         self._outbound = outbound
         self._backend = InterruptibleBackend(in_flight, outbound)

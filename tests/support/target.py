@@ -18,6 +18,12 @@ Endpoints (any method unless said):
     /zeros/<n>          n NUL bytes, labelled text/plain (text that JSON escapes six-fold)
     /drip/<n>?interval=<s>  n bytes of text, one byte every <s> seconds (default 0.2)
     /gzip               JSON, gzip-compressed (Content-Encoding: gzip)
+    /encoded/<codings>/<n>?fill=zeros&label=<c>  n bytes of text (or NULs), encoded with each
+                        of the comma-separated codings in turn (gzip, deflate, deflate-raw; any
+                        other name: the bytes as they are), and Content-Encoding saying so (or
+                        saying <c>): see `encoded`
+    /trickle?interval=<s>  a 200's head, one byte every <s> seconds (default 0.5), forever;
+                        the client's leaving is recorded in `.disconnects`
     /redirect           302 to /ip
     /headers            repeated and mixed-case headers: X-Dup, Set-Cookie twice; X-MiXeD-Case
     /echo               JSON {"method", "path", "headers", "body"} of the request (body as text)
@@ -26,19 +32,22 @@ Endpoints (any method unless said):
     /trailing           "ok", and 0.1 s later bytes past its Content-Length; recorded in
                         `.spoiled` once sent
     DELETE <anything but /echo>   204, and recorded in `.deletes` too; with ?stall=<seconds>
-                        the 204 comes that late
+                        the 204 comes that late; with ?trickle=<s> its head trickles forever
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import random
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +68,46 @@ def text_bytes(n: int) -> bytes:
     """The body /text/<n> sends."""
     alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789\n"
     return (alphabet * (n // len(alphabet) + 1))[:n]
+
+
+@functools.lru_cache(maxsize=16)
+def encoded(codings: str, n: int, fill: str = "text") -> bytes:
+    """The body /encoded/<codings>/<n> sends: n bytes of text (or of NULs with fill="zeros"),
+    encoded with each coding in turn. NULs compress about 1,000 to 1: a bomb."""
+    layers = codings.split(",")
+    if fill == "zeros" and layers[0] in ("gzip", "deflate"):
+        body = _zeros_compressed(n, layers.pop(0))
+    else:
+        body = bytes(n) if fill == "zeros" else text_bytes(n)
+    for coding in layers:
+        if coding == "gzip":
+            body = gzip.compress(body)
+        elif coding == "deflate":
+            body = zlib.compress(body)
+        elif coding == "deflate-raw":  # deflate without zlib's header, as some servers send it
+            raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+            body = raw.compress(body) + raw.flush()
+    return body
+
+
+def _zeros_compressed(n: int, coding: str) -> bytes:
+    """n NULs, gzip- or zlib-wrapped, without compressing them all: after a full flush each
+    MiB of NULs compresses to the same bytes."""
+    mib = bytes(1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = deflate.compress(mib) + deflate.flush(zlib.Z_FULL_FLUSH)
+    whole, rest = divmod(n, len(mib))
+    stream = block * whole + deflate.compress(bytes(rest)) + deflate.flush()
+    if coding == "deflate":
+        adler = 1
+        for _ in range(whole):
+            adler = zlib.adler32(mib, adler)
+        return b"\x78\xda" + stream + struct.pack(">I", zlib.adler32(bytes(rest), adler))
+    crc = 0
+    for _ in range(whole):
+        crc = zlib.crc32(mib, crc)
+    trailer = struct.pack("<II", zlib.crc32(bytes(rest), crc), n & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + stream + trailer
 
 
 @dataclass(frozen=True)
@@ -202,8 +251,12 @@ class _Handler(BaseHTTPRequestHandler):
         recorded = Recorded(self.command, parts.path, headers, body, time.monotonic(), peer)
         if self.command == "DELETE" and parts.path != "/echo":
             self.owner._record(recorded, self.owner.requests, self.owner.deletes)
-            if stall := parse_qs(parts.query).get("stall"):
+            query = parse_qs(parts.query)
+            if stall := query.get("stall"):
                 self._client_left_within(float(stall[0]))
+            if trickle := query.get("trickle"):
+                self._trickle(float(trickle[0]), recorded)
+                return
             self._send(204, b"")
             return
         self.owner._record(recorded, self.owner.requests)
@@ -265,6 +318,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _route_encoded(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        body = encoded(args[0], int(args[1]), query.get("fill", ["text"])[0])
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        label = query.get("label", [", ".join(args[0].split(","))])[0]
+        self.send_header("Content-Encoding", label)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:  # the client had enough
+            self.close_connection = True
+
+    def _route_trickle(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
+        self._trickle(float(query.get("interval", ["0.5"])[0]), req)
 
     def _route_redirect(self, args: list[str], query: dict[str, list[str]], req: Recorded) -> None:
         self.send_response(302)
@@ -330,6 +399,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner._record(req.path, self.owner.spoiled)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _trickle(self, interval: float, req: Recorded) -> None:
+        """A 200's head, one byte every `interval` seconds, until the client leaves (recorded
+        in `.disconnects`)."""
+        head = b"HTTP/1.1 200 OK\r\n" + b"X-Trickle: a\r\n" * 100_000
+        self.close_connection = True
+        try:
+            for byte in head:
+                if self.owner._stopping.is_set():
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if self._client_left_within(interval):
+                    break
+        except OSError:
+            pass
+        self.owner._record((req.path, time.monotonic()), self.owner.disconnects)
 
     def _client_left_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True as soon as the client closes or shuts down its socket."""

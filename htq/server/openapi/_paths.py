@@ -222,8 +222,9 @@ def _cancel_request() -> Json:
         "cancelRequest",
         "Cancel a request",
         "Makes the request `canceled`, whatever its status: a queued one is never sent, one "
-        "in flight is interrupted and its target gets a `DELETE` of its own, and a stored "
-        "response is deleted. Idempotent.",
+        "in flight is interrupted and its target gets a `DELETE` of its own (with "
+        "`Htq-Request-Id` and `Htq-Attempt`, the attempt canceled), one waiting for its next "
+        "attempt is never tried again, and a stored response is deleted. Idempotent.",
         {
             "204": {"description": "Canceled. No body."},
             "404": ref("responses", "NotFound"),
