@@ -24,8 +24,9 @@ DELIVERY_FIELDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Seconds between attempts: `min * factor ** (n - 1)` after attempt n, at most `max`,
-    with jitter (a random point in the upper half, so that many failing at once spread out)."""
+    """Seconds between attempts: after attempt n, `min * factor ** (n - 1)` plus a random part
+    of up to half as much again (so that many failing at once spread out), never less than
+    `min` nor more than `max`."""
 
     min: float = 1.0
     max: float = 300.0
@@ -34,12 +35,13 @@ class Backoff:
     def delay(
         self, attempt: int, retry_after: float | None = None, rand: float | None = None
     ) -> float:
-        """Seconds before the attempt after `attempt` (1-based); a `Retry-After` wins, capped."""
+        """Seconds before the attempt after `attempt` (1-based); a `Retry-After` wins, within
+        `min` and `max`."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max)
-        full = min(self.max, self.min * self.factor ** min(attempt - 1, 1000))
+            return min(max(retry_after, self.min), self.max)
+        base = min(self.max, self.min * self.factor ** min(attempt - 1, 1000))
         jitter = random.random() if rand is None else rand
-        return full / 2 + full / 2 * jitter
+        return min(self.max, base + base / 2 * jitter)
 
     def to_json(self) -> dict[str, float]:
         return {"min": _number(self.min), "max": _number(self.max), "factor": _number(self.factor)}

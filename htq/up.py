@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 from htq.config import ServerConfig, StoreConfig, WorkerConfig
-from htq.embedded import PIDFILE
+from htq.embedded import OWNER_PIDFILE, PIDFILE
 from htq.server import check_redis, listen, run_server
 from htq.worker import Worker
+
+_STOP = (signal.SIGINT, signal.SIGTERM)
 
 
 def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: str) -> int:
@@ -69,13 +71,12 @@ def _take_over(path: Path) -> bool:
     If the `htq up` that started it is still running, refuse instead (two services on one
     data directory would corrupt it).
     """
-    try:
-        valkey_pid, owner_pid = (int(n) for n in (path / PIDFILE).read_text().split())
-    except (OSError, ValueError):
+    pids = _read_pids(path / PIDFILE) + _read_pids(path / OWNER_PIDFILE)
+    if not pids or not _alive(pids[0]):
         return True
-    if not _alive(valkey_pid):
-        return True
-    if _alive(owner_pid):
+    # htq 0.2.0 wrote both pids in valkey.pid; either way the owner comes second.
+    valkey_pid, owner_pid = pids[0], (pids[1] if len(pids) > 1 else 0)
+    if owner_pid > 0 and _alive(owner_pid):
         print(
             f"htq up: {path} is in use by another htq up (pid {owner_pid}); "
             "stop it or choose another --data-dir",
@@ -88,6 +89,13 @@ def _take_over(path: Path) -> bool:
     while _alive(valkey_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     return not _alive(valkey_pid)
+
+
+def _read_pids(file: Path) -> list[int]:
+    try:
+        return [int(n) for n in file.read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _alive(pid: int) -> bool:
@@ -117,7 +125,15 @@ def _run(server: ServerConfig, worker: WorkerConfig) -> int:
     try:
         asyncio.run(run_server(server, sockets))
     finally:
-        workers.stop(worker.grace)
+        # The server is gone with its signal handlers: a second Ctrl-C (or SIGTERM) now cuts
+        # the grace period short, as the worker's "interrupt again" line says, instead of
+        # raising in the middle of the hand-back.
+        previous = {sig: signal.signal(sig, lambda *_: workers.force()) for sig in _STOP}
+        try:
+            workers.stop(worker.grace)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 0
 
 

@@ -24,7 +24,8 @@ def start_up(data_dir: Path, port: int) -> HtqProcess:
 
 
 def valkey_pid(data_dir: Path) -> int:
-    return int((data_dir / "valkey.pid").read_text().split()[0])
+    """One pid per file, so that `kill $(cat .htq/valkey.pid)` reaches Valkey alone."""
+    return int((data_dir / "valkey.pid").read_text())
 
 
 @pytest.fixture
@@ -51,9 +52,11 @@ def test_up_serves_sends_and_keeps_its_data(tmp_path: Path, target: Target) -> N
         answer = httpx.get(f"{location}response/", timeout=10).json()
         assert answer["status"] == "success" and answer["code"] == 200
         pid = valkey_pid(tmp_path)
+        assert pid != service.pid and int((tmp_path / "htq.pid").read_text()) == service.pid
     finally:
         assert service.stop() == 0
     assert not Path(f"/proc/{pid}").exists(), "the embedded Valkey stopped with it"
+    assert not (tmp_path / "valkey.pid").exists() and not (tmp_path / "htq.pid").exists()
 
     again = start_up(tmp_path, port)
     try:
@@ -170,3 +173,34 @@ def test_a_data_dir_that_cannot_be_made_is_one_clear_line(tmp_path: Path) -> Non
     assert result.stderr.strip() == (
         f"htq up: cannot use {taken / 'data'} as the data directory: Not a directory"
     )
+
+
+def test_ctrl_c_says_what_it_waits_for_and_a_second_hands_back_now(
+    tmp_path: Path, target: Target
+) -> None:
+    """The grace period is not silent, and the second Ctrl-C it offers does what it says:
+    the request goes back to the queue at once (not when its lease runs out)."""
+    port = free_port()
+    service = start_up(tmp_path, port)
+    location = httpx.post(service.url or "", json={"url": f"{target.url}/delay/30"}).headers[
+        "Location"
+    ]
+    assert target.wait_for_request("/delay/30", 5) is not None
+    os.killpg(service.pid, signal.SIGINT)
+    said = service.wait_for_line("Stopping:", timeout=5)
+    assert said is not None and "1 request(s) in flight get 30s to finish" in said
+    assert "again to hand them back now" in said
+    os.killpg(service.pid, signal.SIGINT)
+    assert service.wait(10) == 0
+    assert "Traceback" not in service.output()
+    again = start_up(tmp_path, port)
+    try:
+        assert httpx.get(f"{location}status/").json()["status"] in ("queued", "pending")
+        # Handed back, not left to its lease (10 s): sent again within a few seconds.
+        deadline = time.monotonic() + 5
+        while [r.path for r in target.requests].count("/delay/30") < 2:
+            assert time.monotonic() < deadline, "sent again at once"
+            time.sleep(0.05)
+        assert httpx.delete(location).status_code == 204  # nothing in flight to wait for
+    finally:
+        assert again.stop() == 0
