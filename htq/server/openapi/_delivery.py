@@ -25,7 +25,7 @@ def _backoff_properties(limits: bool) -> Json:
         "factor": (1, MAX_FACTOR),
     }
     texts = {
-        "min": "The wait after the first attempt.",
+        "min": "The shortest wait between two attempts (a `Retry-After` too is at least this).",
         "max": "The most seconds between two attempts (a `Retry-After` too is capped at it).",
         "factor": "What each wait is multiplied by.",
     }
@@ -70,10 +70,10 @@ def description_properties(url: Json) -> Json:
             "properties": _backoff_properties(limits=True),
             "default": default.to_json(),
             "description": "The wait between attempts, in seconds: `min * factor ** (n - 1)` "
-            "after attempt n, at most `max` (`max` must be at least `min`), with jitter (a "
-            "random wait from half of that to all of it, so that requests failing together "
-            "spread out). A `Retry-After` on a `429` or `503` (seconds or an HTTP date) is "
-            "waited instead, capped at `max`. Fields left out keep their default.",
+            "after attempt n plus a random part of up to half as much again (so that requests "
+            "failing together spread out), always within `min` and `max` (`max` must be at "
+            "least `min`). A `Retry-After` on a `429` or `503` (seconds or an HTTP date) is "
+            "waited instead, kept within `min` and `max`. Fields left out keep their default.",
         },
         "delay": {
             "type": ["number", "null"],
