@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,6 +36,7 @@ PURGE_PERIOD_MS = 30_000
 ANNOUNCE_PERIOD_MS = 10_000  # a server says where it listens this often...
 ANNOUNCE_TTL = 60.0  # ...and is forgotten this many seconds after it stopped saying it
 _UUID = r"([^/]+)"
+_RANDOM = random.Random()
 
 
 def make_app(
@@ -80,7 +82,7 @@ def start_purging(store: AsyncStore) -> tornado.ioloop.PeriodicCallback:
         with contextlib.suppress(*REDIS_DOWN):
             await store.purge()
 
-    callback = tornado.ioloop.PeriodicCallback(purge, PURGE_PERIOD_MS, jitter=0.2)
+    callback = tornado.ioloop.PeriodicCallback(purge, _spread(PURGE_PERIOD_MS, 0.2))
     callback.start()
     return callback
 
@@ -96,9 +98,17 @@ async def start_announcing(
             await store.announce(where, ANNOUNCE_TTL)
 
     await announce()
-    callback = tornado.ioloop.PeriodicCallback(announce, ANNOUNCE_PERIOD_MS, jitter=0.1)
+    callback = tornado.ioloop.PeriodicCallback(announce, _spread(ANNOUNCE_PERIOD_MS, 0.1))
     callback.start()
     return callback
+
+
+def _spread(period_ms: float, fraction: float) -> float:
+    """`period_ms` give or take `fraction` of it, drawn once per process, so that servers
+    started together do not all call Redis at once. Not Tornado's `jitter`: that draws from
+    the `random` module's shared state at every call, which the process's other users of it
+    (hypothesis, in the tests) see change under them."""
+    return period_ms * (1 + _RANDOM.uniform(-fraction, fraction) / 2)
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
