@@ -448,9 +448,9 @@ for _, uuid in ipairs(expired) do
   redis.call('ZREM', leases, uuid)
   redis.call('RPUSH', list, uuid)
 end
-local before = {}
-for _, uuid in ipairs(redis.call('SMEMBERS', seen)) do before[uuid] = true end
-redis.call('DEL', seen)
+local before, looked = {}, redis.call('SMEMBERS', seen)
+for _, uuid in ipairs(looked) do before[uuid] = true end
+if #looked > 0 then redis.call('DEL', seen) end
 local rescued = 0
 for _, uuid in ipairs(redis.call('LRANGE', taking, 0, -1)) do
   if before[uuid] then

@@ -43,7 +43,8 @@ _Send = tuple[CallbackJob, str, str]  # the job, its URL, its host
 
 
 class Callbacks:
-    """A taker thread leasing the callbacks of finished requests, and `threads` senders."""
+    """A taker thread leasing the callbacks of finished requests, and up to `threads` senders
+    (each started when first needed: an unused feature costs no thread)."""
 
     def __init__(
         self,
@@ -69,29 +70,22 @@ class Callbacks:
         self._lock = threading.Lock()
         self._busy: Counter[str] = Counter()  # host -> callbacks being sent to it
         self._held: dict[tuple[str, str], CallbackJob] = {}  # (uuid, token) -> leased job
-        self._in_flight = [InFlight() for _ in range(threads)]
-        self.threads = [
-            threading.Thread(target=self._take, name="htq-callbacks", daemon=True),
-            *(
-                threading.Thread(
-                    target=self._send, args=(in_flight,), name=f"htq-callbacks-{n}", daemon=True
-                )
-                for n, in_flight in enumerate(self._in_flight, start=1)
-            ),
-        ]
+        self._senders = threads
+        self._spare = 0  # senders waiting for a callback that none is queued for yet
+        self._in_flight: list[InFlight] = []  # one per sender, started when first needed
+        self.threads = [threading.Thread(target=self._take, name="htq-callbacks", daemon=True)]
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        self.threads[0].start()
 
     def join(self, timeout: float) -> None:
-        for thread in self.threads:
+        for thread in list(self.threads):
             thread.join(timeout)
 
     def interrupt(self) -> None:
         """Stop the callbacks in flight (the worker is stopping; `stop` is set): each goes
         back to the list, for another worker to send."""
-        for in_flight in self._in_flight:
+        for in_flight in list(self._in_flight):
             in_flight.interrupt(Interrupt.SHUTDOWN)
 
     # -- the taker ---------------------------------------------------------------------------
@@ -114,7 +108,7 @@ class Callbacks:
                     log.exception("Unexpected error in %s", threading.current_thread().name)
                     self._stop.wait(1.0)
         finally:
-            for _ in self._in_flight:
+            for _ in list(self._in_flight):
                 self._sends.put(None)
             self._store.close_thread_wire()
 
@@ -141,7 +135,22 @@ class Callbacks:
             self._health.call(self._stop, self._store.put_back_callback, job, due)
             return False
         self._sends.put((job, url, host))
+        self._enough_senders()
         return True
+
+    def _enough_senders(self) -> None:
+        """A sender for the callback just queued: a waiting one, or a new one (a free slot was
+        taken, so there are fewer than `threads`)."""
+        with self._lock:
+            if self._spare:
+                self._spare -= 1
+                return
+            in_flight = InFlight()
+            self._in_flight.append(in_flight)
+        name = f"htq-callbacks-{len(self._in_flight)}"
+        thread = threading.Thread(target=self._send, args=(in_flight,), name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
 
     def _renew(self) -> None:
         with self._lock:
@@ -177,6 +186,7 @@ class Callbacks:
             self._busy[host] -= 1
             if not self._busy[host]:
                 del self._busy[host]
+            self._spare += 1  # this sender waits for the next
         self._free.release()
 
     def _call_back(
