@@ -17,6 +17,7 @@ from htq.config import OutboundConfig, StoreConfig, WorkerConfig
 from htq.models import Status
 from htq.store import Store
 from htq.worker import Worker
+from htq.worker import _callbacks as callbacks
 from tests.support.processes import HtqProcess, start_worker
 from tests.support.receiver import Receiver
 from tests.support.store import done, enqueue
@@ -81,6 +82,24 @@ def test_a_hostile_callback_answer_costs_no_memory_and_little_time(
     assert grown < 16 * 1024 * 1024, f"the worker's peak grew by {grown / 2**20:.0f} MiB"
     (call,) = receiver.to("/bomb")
     assert call.headers["Accept-Encoding"] == "identity"
+
+
+def test_a_trickling_receiver_holds_a_try_no_longer_than_its_deadline(
+    store: Store, receiver: Receiver, config: WorkerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try is bounded whole (not per read), and so is the callback (shorter here)."""
+    monkeypatch.setattr(callbacks, "TRY_TIMEOUT", 1.0)
+    monkeypatch.setattr(callbacks, "BACKOFF", (0.2, 0.2))
+    monkeypatch.setattr(callbacks, "DEADLINE", 3.4)
+    uuid = enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/trickle")
+    with Worker(config):
+        assert done(store, uuid) is Status.SUCCESS
+        finished = time.monotonic()
+        result = callback_result(store, uuid)
+    assert time.monotonic() - finished < 3.4 + 1
+    assert result == {"url": f"{receiver.url}/trickle", "attempts": 3, "error": "Timed out."}
+    tries = receiver.to("/trickle")
+    assert len(tries) == 3 and 1.1 <= tries[1].time - tries[0].time < 2
 
 
 def test_a_slow_host_never_delays_a_callback_to_another(store: Store, config: WorkerConfig) -> None:

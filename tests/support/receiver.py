@@ -10,6 +10,7 @@ Endpoints (any method):
     /hold-first  the first request as /slow, every later one as /ok
     /endless     200 and a body that never ends (chunked, 64 KiB at a time; STREAM_LIMIT at most)
     /bomb        200, `Content-Encoding: gzip`: BOMB_BYTES of zeros compressed to a few hundred KiB
+    /trickle     a status line, then one byte of a header every 0.2 s, until the client goes
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._endless()
             elif path == "/bomb":
                 self._bomb()
+            elif path == "/trickle":
+                gone = self._trickle()
             else:
                 self.send_response(204 if path in ("/ok", "/hold-first") else 404)
                 self.send_header("Content-Length", "0")
@@ -177,6 +180,22 @@ class _Handler(BaseHTTPRequestHandler):
         for _ in range(STREAM_LIMIT // len(_CHUNK)):
             self.wfile.write(chunk)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _trickle(self, limit: float = 120.0) -> bool:
+        """Never finish the headers: a byte every 0.2 s until the client goes (True)."""
+        self.close_connection = True
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                self.wfile.write(b"x")
+                self.wfile.flush()
+            except OSError:
+                return True
+            readable, _, _ = select.select([self.connection], [], [], 0.2)
+            if readable and not self.connection.recv(1024, 0):
+                return True
+        return False
 
     def _bomb(self) -> None:
         body = gzip_bomb()
