@@ -100,8 +100,13 @@ class Callbacks:
                     if time.monotonic() >= renew_at:
                         self._renew()
                         renew_at = time.monotonic() + self._lease / 3
-                    if self._free.acquire(timeout=wait) and not self._take_one(wait):
-                        self._free.release()
+                    if self._free.acquire(timeout=wait):
+                        handed = False
+                        try:
+                            handed = self._take_one(wait)
+                        finally:
+                            if not handed:
+                                self._free.release()
                 except GaveUp:
                     return
                 except Exception:  # one callback's bug must not end them all
