@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -313,13 +314,15 @@ def test_complete_lists_callbacks_and_called_back_keeps_the_outcome(store: Store
     for each in (uuid, plain):
         held = store.claim(each, "w", 30)
         assert held is not None and store.complete(held, answer(each))
-    assert store.next_callback(1) == uuid and store.next_callback(0.1) is None
-    status, stored, raw = store.callback_job(uuid)
-    assert status is Status.SUCCESS and stored["callback"] == "http://127.0.0.1:1/cb"
-    assert json.loads(raw)["code"] == 200
-    assert store.called_back(uuid, {"url": "u", "attempts": 1, "code": 200})
+    assert store.wait_for_callback(1) == uuid and store.wait_for_callback(0.1) is None
+    job = store.take_callback(uuid, 30)
+    assert job is not None and job.status is Status.SUCCESS
+    assert job.delivery["callback"] == "http://127.0.0.1:1/cb"
+    assert json.loads(job.response)["code"] == 200
+    assert store.called_back(job, {"url": "u", "attempts": 1, "code": 200})
     assert (store.get(uuid) or {})["callback_result"]["code"] == 200
-    assert not store.called_back("00000000-0000-4000-8000-000000000000", {}), "no such request"
+    unknown = replace(job, uuid="00000000-0000-4000-8000-000000000000")
+    assert not store.called_back(unknown, {}), "no such request"
 
 
 def test_an_idempotency_key_makes_one_request(store: Store) -> None:

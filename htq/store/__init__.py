@@ -21,7 +21,8 @@ Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot
                               message; kept when the response is deleted, for listings),
                               due (ms, while waiting), claimed (ms, the last claim), history
                               (JSON lines, one per recorded attempt) and recorded (the number
-                              of the last), callbacks (1: has some), callback_result (JSON).
+                              of the last), callbacks (1: has some), callback_result (JSON),
+                              callback_token (fences the holder of its callback).
                               htq 0.2 kept the whole resource in `request`; it is still read
     {p}:queue          list   uuids ready to send; new ones LPUSHed, workers take from the right
     {p}:claiming       list   uuids a worker has taken out of the queue (BLMOVE, or LMOVE ahead of
@@ -41,6 +42,14 @@ Keys (one hash tag per namespace, so a namespace lives in one Redis Cluster slot
     {p}:callbacks      list   uuids of finished requests whose callbacks are to be sent
     {p}:servers        zset   where each live server listens (JSON: host, port, addresses) ->
                               when that expires (ms); workers never send there
+    {p}:callbacks:taking
+                       list   uuids a worker took from `callbacks` (BLMOVE), not yet leased
+    {p}:callbacks:taking:seen
+                       set    the reaper's last look at `callbacks:taking` (stuck ones go back)
+    {p}:callbacks:leases
+                       zset   uuid -> lease deadline (ms) of each callback a worker holds, or
+                              leaves to wait while its host is busy; renewed by the holder, the
+                              reaper puts the expired ones back in `callbacks`
     {p}:idem:<key>     string `<uuid> <fingerprint>` of the request an Idempotency-Key made
                               (expires after --idempotency-ttl)
 
@@ -61,6 +70,7 @@ from htq.store._scripts import CLAIM, COMPLETE, ENQUEUE, PAGE, Script
 from htq.store._sync import Store, worker_store
 from htq.store._values import (
     Answer,
+    CallbackJob,
     Claim,
     Enqueued,
     Idempotency,
@@ -82,6 +92,7 @@ __all__ = [
     "REDIS_DOWN",
     "Answer",
     "AsyncStore",
+    "CallbackJob",
     "Claim",
     "DoneWaiters",
     "Enqueued",

@@ -27,6 +27,9 @@ class Keys:
         self.due = f"{tag}:due"  # also the channel on which a new earliest due time is told
         self.callbacks = f"{tag}:callbacks"
         self.servers = f"{tag}:servers"
+        self.callbacks_taking = f"{tag}:callbacks:taking"
+        self.callbacks_taking_seen = f"{tag}:callbacks:taking:seen"
+        self.callback_leases = f"{tag}:callbacks:leases"
         self.done_channel = f"{tag}:done"
         self.cancel_channel = f"{tag}:cancel"
         self._tag = tag

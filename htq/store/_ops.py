@@ -27,17 +27,22 @@ from htq.store._scripts import (
     PAGE,
     PROMOTE,
     PURGE,
+    PUT_BACK_CALLBACK,
+    REAP_CALLBACKS,
     RELEASE,
     RENEW,
+    RENEW_CALLBACK,
     REQUEUE,
     REQUEUE_EXPIRED,
     RESCUE_CLAIMING,
     RETRY,
+    TAKE_CALLBACK,
     UNTAKE,
     Script,
 )
 from htq.store._values import (
     Answer,
+    CallbackJob,
     Claim,
     Enqueued,
     Idempotency,
@@ -238,17 +243,47 @@ class Operations:
         command = PROMOTE.command(keys, [now, limit, self.keys.request("")])
         return Operation((command,), lambda r: (int(r[0][0]), int(r[0][1]) if r[0][1] else None))
 
-    def callback_job(self, uuid: str) -> Operation[tuple[Status | None, dict[str, Any], bytes]]:
-        """What a callback sends: the status, the request's delivery fields, the response."""
-        command = ("HMGET", self.keys.request(uuid), "status", "request", "response")
-        return Operation(
-            (command,),
-            lambda r: (_status(r[0][0]), json.loads(r[0][1] or "{}"), r[0][2] or b""),
+    def take_callback(self, uuid: str, lease: float) -> Operation[CallbackJob | None]:
+        """Lease a uuid taken from `callbacks` (see `Store.wait_for_callback`) with a new token:
+        what its callback sends; None if there is nothing to send."""
+        keys = self.keys
+        deadline = now_ms() + int(lease * 1000)
+        command = TAKE_CALLBACK.command(
+            [keys.request(uuid), keys.callbacks_taking, keys.callback_leases], [uuid, deadline]
         )
+        return Operation((command,), lambda r: _callback_job(uuid, r[0]))
 
-    def called_back(self, uuid: str, result: dict[str, Any]) -> Operation[bool]:
-        command = CALLED_BACK.command([self.keys.request(uuid)], [json.dumps(result)])
+    def renew_callbacks(self, jobs: Sequence[CallbackJob], lease: float) -> Operation[list[bool]]:
+        """Extend the leases of held callbacks; False for each no longer held."""
+        deadline = now_ms() + int(lease * 1000)
+        commands = tuple(
+            RENEW_CALLBACK.command(self._callback_keys(job.uuid), [job.uuid, job.token, deadline])
+            for job in jobs
+        )
+        return Operation(commands, lambda r: [bool(reply) for reply in r])
+
+    def called_back(self, job: CallbackJob, result: dict[str, Any] | None) -> Operation[bool]:
+        """Settle a held callback, keeping `result` (None: there was nothing to send)."""
+        outcome = json.dumps(result) if result is not None else ""
+        command = CALLED_BACK.command(self._callback_keys(job.uuid), [job.uuid, job.token, outcome])
         return Operation((command,), lambda r: bool(r[0]))
+
+    def put_back_callback(self, job: CallbackJob, due: int | None) -> Operation[bool]:
+        """Hand a held callback back: taken next, or (with `due`, epoch ms) not before then."""
+        keys = [*self._callback_keys(job.uuid), self.keys.callbacks]
+        command = PUT_BACK_CALLBACK.command(keys, [job.uuid, job.token, due or ""])
+        return Operation((command,), lambda r: bool(r[0]))
+
+    def reap_callbacks(self, now: int, limit: int) -> Operation[tuple[int, int]]:
+        """Callbacks whose lease ran out, and those stuck in `taking`, back into `callbacks`:
+        how many of each."""
+        k = self.keys
+        keys = [k.callbacks, k.callback_leases, k.callbacks_taking, k.callbacks_taking_seen]
+        command = REAP_CALLBACKS.command(keys, [now, limit])
+        return Operation((command,), lambda r: (int(r[0][0]), int(r[0][1])))
+
+    def _callback_keys(self, uuid: str) -> list[str]:
+        return [self.keys.request(uuid), self.keys.callback_leases]
 
     def renew(self, claims: Sequence[Claim], lease: float) -> Operation[list[bool]]:
         """Extend leases; False for each claim no longer held (canceled or taken back)."""
@@ -385,6 +420,16 @@ def _stats(replies: list[Any]) -> dict[str, Any]:
         "requeued": counters.get("requeued", 0),
         "lost": counters.get("lost", 0),
     }
+
+
+def _callback_job(uuid: str, reply: Any) -> CallbackJob | None:
+    """The CallbackJob a TAKE_CALLBACK script's reply describes; None if nothing to send."""
+    if not reply:
+        return None
+    token, status, small, response, attempts = reply
+    return CallbackJob(
+        uuid, text(token), _status(status), json.loads(small or "{}"), response, int(attempts or 0)
+    )
 
 
 def _claimed(uuid: str, reply: Any) -> Claim | None:

@@ -364,11 +364,104 @@ local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
 return {#uuids, first[2] or false}
 """
 
-# A callback's outcome, kept on the request unless it expired meanwhile.
-_CALLED_BACK = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'callback_result', ARGV[1])
+# Callbacks: each script's KEYS are of one hash tag; a held callback is fenced by the
+# request's `callback_token`, which each take makes new.
+_CALLBACK_HELD = """
+local function held(req, leases, uuid, token)
+  return redis.call('HGET', req, 'callback_token') == token
+     and redis.call('ZSCORE', leases, uuid) ~= false
+end
+"""
+
+# A uuid a worker moved from `callbacks` into `taking` (BLMOVE), leased to it until ARGV[2] (ms)
+# with a new token: what the callback sends. False if the reaper's rescue moved it back
+# meanwhile, or if there is nothing to send (the request expired, or was queued again: its next
+# end calls back again).
+_TAKE_CALLBACK = """
+local req, taking, leases = KEYS[1], KEYS[2], KEYS[3]
+local uuid, deadline = ARGV[1], ARGV[2]
+if redis.call('LREM', taking, 1, uuid) == 0 then return false end
+local stored = redis.call('HMGET', req, 'status', 'request', 'response', 'attempts')
+if not stored[3] then return false end
+local token = redis.call('HINCRBY', req, 'callback_token', 1)
+redis.call('ZADD', leases, deadline, uuid)
+return {token, stored[1], stored[2], stored[3], stored[4]}
+"""
+
+_RENEW_CALLBACK = (
+    _CALLBACK_HELD
+    + """
+local req, leases, uuid, token = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+if not held(req, leases, uuid, token) then return 0 end
+redis.call('ZADD', leases, 'XX', ARGV[3], uuid)
 return 1
+"""
+)
+
+# A callback's outcome (ARGV[3], '' for none: nothing to send) settles it: kept on the request.
+_CALLED_BACK = (
+    _CALLBACK_HELD
+    + """
+local req, leases, uuid, token, result = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
+if not held(req, leases, uuid, token) then
+  if redis.call('EXISTS', req) == 0 then redis.call('ZREM', leases, uuid) return 0 end
+  -- Sent again after Redis settled it (the answer was lost): the same outcome is kept.
+  if redis.call('HGET', req, 'callback_token') == token
+     and (result == '' or redis.call('HGET', req, 'callback_result') == result) then
+    return 1
+  end
+  return 0
+end
+redis.call('ZREM', leases, uuid)
+if result ~= '' then redis.call('HSET', req, 'callback_result', result) end
+return 1
+"""
+)
+
+# A held callback handed back: into `callbacks` at once, taken next (the worker stops), or with
+# ARGV[3], a due time (ms), left in `leases` until then for the reaper to put back (its host is
+# busy). Either way its holder no longer holds it.
+_PUT_BACK_CALLBACK = (
+    _CALLBACK_HELD
+    + """
+local req, leases, list = KEYS[1], KEYS[2], KEYS[3]
+local uuid, token, due = ARGV[1], ARGV[2], ARGV[3]
+if not held(req, leases, uuid, token) then return 0 end
+redis.call('HINCRBY', req, 'callback_token', 1)
+if due == '' then
+  redis.call('ZREM', leases, uuid)
+  redis.call('RPUSH', list, uuid)
+else
+  redis.call('ZADD', leases, 'XX', due, uuid)
+end
+return 1
+"""
+)
+
+# The reaper's look at callbacks: leases that ran out by ARGV[1] (a worker lost, or a wait for
+# a busy host over) go back into `callbacks`, taken next; uuids stuck in `taking` (a worker died
+# between BLMOVE and TAKE_CALLBACK) go back when two looks, one period apart, both see them.
+_REAP_CALLBACKS = """
+local list, leases, taking, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local expired = redis.call('ZRANGE', leases, '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
+for _, uuid in ipairs(expired) do
+  redis.call('ZREM', leases, uuid)
+  redis.call('RPUSH', list, uuid)
+end
+local before, looked = {}, redis.call('SMEMBERS', seen)
+for _, uuid in ipairs(looked) do before[uuid] = true end
+if #looked > 0 then redis.call('DEL', seen) end
+local rescued = 0
+for _, uuid in ipairs(redis.call('LRANGE', taking, 0, -1)) do
+  if before[uuid] then
+    redis.call('LREM', taking, 1, uuid)
+    redis.call('RPUSH', list, uuid)
+    rescued = rescued + 1
+  else
+    redis.call('SADD', seen, uuid)
+  end
+end
+return {#expired, rescued}
 """
 
 # Drop expired requests from the indexes (their hashes expire by themselves).
@@ -439,7 +532,11 @@ DELETE_RESPONSE = _transition("delete_response", _DELETE_RESPONSE)
 RESCUE_CLAIMING = Script("rescue_claiming", _RESCUE_CLAIMING)
 PURGE = Script("purge", _PURGE)
 PROMOTE = Script("promote", _PROMOTE)
+TAKE_CALLBACK = Script("take_callback", _TAKE_CALLBACK)
+RENEW_CALLBACK = Script("renew_callback", _RENEW_CALLBACK)
 CALLED_BACK = Script("called_back", _CALLED_BACK)
+PUT_BACK_CALLBACK = Script("put_back_callback", _PUT_BACK_CALLBACK)
+REAP_CALLBACKS = Script("reap_callbacks", _REAP_CALLBACKS)
 UNTAKE = Script("untake", _UNTAKE)
 PAGE = Script("page", _PAGE)
 

@@ -14,7 +14,16 @@ from htq.models import RequestSpec, Status, now_ms
 from htq.store._keys import text
 from htq.store._ops import Operations, together
 from htq.store._scripts import missing
-from htq.store._values import Answer, Claim, Enqueued, Idempotency, Operation, Requeued, Turn
+from htq.store._values import (
+    Answer,
+    CallbackJob,
+    Claim,
+    Enqueued,
+    Idempotency,
+    Operation,
+    Requeued,
+    Turn,
+)
 from htq.store._wire import REDIS_DOWN, Wire, client, worker_client
 
 T = TypeVar("T")
@@ -126,20 +135,29 @@ class Store:
         """Queue what is due by `now`: how many, and when the next is due (None: nothing)."""
         return self.run(self.ops.promote(now or now_ms(), limit))
 
-    def next_callback(self, timeout: float) -> str | None:
-        """Block until a finished request has callbacks to send; its uuid."""
-        taken = self.redis.brpop([self.keys.callbacks], timeout)
-        return text(taken[1]) if taken else None
+    def wait_for_callback(self, timeout: float) -> str | None:
+        """Block until a finished request has a callback to send; it moves to `taking`
+        meanwhile (lease it with `take_callback`; the reaper rescues it if the worker dies)."""
+        keys = self.keys
+        taken = self.redis.blmove(keys.callbacks, keys.callbacks_taking, timeout, "RIGHT", "LEFT")
+        return text(taken) or None
 
-    def put_back_callback(self, uuid: str) -> int:
-        """A callback not sent (the worker stopped): back where it is taken next."""
-        return int(self.redis.rpush(self.keys.callbacks, uuid))
+    def take_callback(self, uuid: str, lease: float) -> CallbackJob | None:
+        return self.run(self.ops.take_callback(uuid, lease))
 
-    def callback_job(self, uuid: str) -> tuple[Status | None, dict[str, Any], bytes]:
-        return self.run(self.ops.callback_job(uuid))
+    def renew_callbacks(self, jobs: Sequence[CallbackJob], lease: float) -> list[bool]:
+        return self.run(self.ops.renew_callbacks(jobs, lease)) if jobs else []
 
-    def called_back(self, uuid: str, result: dict[str, Any]) -> bool:
-        return self.run(self.ops.called_back(uuid, result))
+    def called_back(self, job: CallbackJob, result: dict[str, Any] | None) -> bool:
+        return self.run(self.ops.called_back(job, result))
+
+    def put_back_callback(self, job: CallbackJob, due: int | None = None) -> bool:
+        return self.run(self.ops.put_back_callback(job, due))
+
+    def reap_callbacks(self, limit: int = 100) -> tuple[int, int]:
+        """Put back callbacks whose lease ran out, and those stuck in `taking` (two looks):
+        how many of each."""
+        return self.run(self.ops.reap_callbacks(now_ms(), limit))
 
     def untake(self, uuids: Sequence[str]) -> int:
         return self.run(self.ops.untake(uuids)) if uuids else 0

@@ -31,6 +31,19 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackJob:
+    """A finished request's callback a worker holds (leased): it may settle it only while
+    `token` is current. `attempts` tells one end of the request from another (a requeue)."""
+
+    uuid: str
+    token: str
+    status: Status | None
+    delivery: dict[str, Any]  # the request's stored description: `callback`, `retry_on`...
+    response: bytes  # the stored response, JSON
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """What one round trip of a worker's thread did (see `Store.turn`)."""
 

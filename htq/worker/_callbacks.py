@@ -1,25 +1,27 @@
-"""Callbacks: when a request with `callback` or `failure_callback` finishes, a POST of its
-response resource to the URL, from threads of their own (a slow callback target never holds
-a sender thread), a few attempts with backoff, the outcome kept as `callback_result`.
-
-The finished request's uuid is in the store's callback list (put there by the script that
-finished it); a worker that dies while calling back loses that one callback (at most once).
+"""Callbacks: a finished request's response POSTed to its `callback` (or `failure_callback`), at
+least once, from threads of their own, at most PER_HOST at a time to one host; each try and
+the whole callback within a deadline, a few KiB of the answer read; the outcome kept as
+`callback_result`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
+import time
+from collections import Counter
 from typing import Any
 
 import httpx
 
 from htq.delivery import Delivery
-from htq.models import RequestSpec, Status
-from htq.outbound import Outbound
+from htq.models import RequestSpec, Status, now_ms
+from htq.outbound import Outbound, Refused
 from htq.signing import Signer
-from htq.store import Claim, Store
+from htq.store import CallbackJob, Claim, Store
+from htq.worker._backend import OutboundRefused
 from htq.worker._exchange import describe, open_request
 from htq.worker._health import GaveUp, RedisHealth
 from htq.worker._in_flight import InFlight, Interrupt
@@ -29,12 +31,20 @@ log = logging.getLogger("htq.worker")
 
 ATTEMPTS = 3  # tries of one callback
 BACKOFF = (1.0, 4.0)  # seconds before the second and the third
-TIMEOUT = 10.0  # seconds each try may take
-WAIT = 1.0  # seconds a callback thread blocks waiting for work before it looks at `stop`
+TRY_TIMEOUT = 10.0  # seconds one try may take, whole: connect, send, answer
+DEADLINE = ATTEMPTS * TRY_TIMEOUT + sum(BACKOFF)  # seconds the whole callback may take
+ANSWER_BYTES = 4096  # read of the receiver's answer, undecoded; the rest is never read
+THREADS = 8  # callbacks a worker sends at once
+PER_HOST = 2  # of them to one host (host:port)
+BUSY_WAIT = 1.0  # seconds a callback to a busy host waits (not in a thread) before its next turn
+WAIT = 1.0  # seconds the taker blocks waiting for a callback before it looks at `stop`
+
+_Send = tuple[CallbackJob, str, str]  # the job, its URL, its host
 
 
 class Callbacks:
-    """`threads` threads sending the callbacks of finished requests until `stop`."""
+    """A taker thread leasing the callbacks of finished requests, and up to `threads` senders
+    (each started when first needed: an unused feature costs no thread)."""
 
     def __init__(
         self,
@@ -45,7 +55,8 @@ class Callbacks:
         outbound: Outbound,
         signer: Signer | None,
         trust_env: bool,
-        threads: int = 2,
+        lease: float = 10.0,
+        threads: int = THREADS,
     ) -> None:
         self._store = store
         self._health = health
@@ -53,90 +64,250 @@ class Callbacks:
         self._outbound = outbound
         self._signer = signer
         self._trust_env = trust_env
-        self._in_flight = [InFlight() for _ in range(threads)]
-        self.threads = [
-            threading.Thread(
-                target=self._run, args=(in_flight,), name=f"htq-callbacks-{n}", daemon=True
-            )
-            for n, in_flight in enumerate(self._in_flight, start=1)
-        ]
+        self._lease = lease
+        self._free = threading.Semaphore(threads)  # a sender for each callback taken
+        self._sends: queue.SimpleQueue[_Send | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._busy: Counter[str] = Counter()  # host -> callbacks being sent to it
+        self._held: dict[tuple[str, str], CallbackJob] = {}  # (uuid, token) -> leased job
+        self._senders = threads
+        self._spare = 0  # senders waiting for a callback that none is queued for yet
+        self._in_flight: list[InFlight] = []  # one per sender, started when first needed
+        self.threads = [threading.Thread(target=self._take, name="htq-callbacks", daemon=True)]
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        self.threads[0].start()
 
     def join(self, timeout: float) -> None:
-        for thread in self.threads:
+        for thread in list(self.threads):
             thread.join(timeout)
 
     def interrupt(self) -> None:
         """Stop the callbacks in flight (the worker is stopping; `stop` is set): each goes
         back to the list, for another worker to send."""
-        for in_flight in self._in_flight:
+        for in_flight in list(self._in_flight):
             in_flight.interrupt(Interrupt.SHUTDOWN)
 
-    def _run(self, in_flight: InFlight) -> None:
+    # -- the taker ---------------------------------------------------------------------------
+
+    def _take(self) -> None:
+        renew_at = time.monotonic() + self._lease / 3
+        try:
+            while not self._stop.is_set():
+                # Holding leases, wake often enough to renew them; idle, once a WAIT.
+                wait = min(WAIT, self._lease / 3) if self._held else WAIT
+                try:
+                    if time.monotonic() >= renew_at:
+                        self._renew()
+                        renew_at = time.monotonic() + self._lease / 3
+                    if self._free.acquire(timeout=wait):
+                        handed = False
+                        try:
+                            handed = self._take_one(wait)
+                        finally:
+                            if not handed:
+                                self._free.release()
+                except GaveUp:
+                    return
+                except Exception:  # one callback's bug must not end them all
+                    log.exception("Unexpected error in %s", threading.current_thread().name)
+                    self._stop.wait(1.0)
+        finally:
+            for _ in list(self._in_flight):
+                self._sends.put(None)
+            self._store.close_thread_wire()
+
+    def _take_one(self, wait: float) -> bool:
+        """Lease the next callback and hand it to a sender; False if none was handed."""
+        uuid = self._health.call(self._stop, self._store.wait_for_callback, wait)
+        if uuid is None:
+            return False
+        job = self._health.call(self._stop, self._store.take_callback, uuid, self._lease)
+        if job is None:
+            return False  # nothing to send: expired, or queued again (its next end calls back)
+        url = _url_of(job)
+        if url is None:
+            self._health.call(self._stop, self._store.called_back, job, None)
+            return False
+        host = _host(url)
+        with self._lock:
+            busy = self._busy[host] >= PER_HOST
+            if not busy:
+                self._busy[host] += 1
+                self._held[job.uuid, job.token] = job
+        if busy:  # its turn comes again after BUSY_WAIT (the reaper puts it back)
+            due = now_ms() + int(BUSY_WAIT * 1000)
+            self._health.call(self._stop, self._store.put_back_callback, job, due)
+            return False
+        self._sends.put((job, url, host))
+        self._enough_senders()
+        return True
+
+    def _enough_senders(self) -> None:
+        """A sender for the callback just queued: a waiting one, or a new one (a free slot was
+        taken, so there are fewer than `threads`)."""
+        with self._lock:
+            if self._spare:
+                self._spare -= 1
+                return
+            in_flight = InFlight()
+            self._in_flight.append(in_flight)
+        name = f"htq-callbacks-{len(self._in_flight)}"
+        thread = threading.Thread(target=self._send, args=(in_flight,), name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _renew(self) -> None:
+        with self._lock:
+            jobs = list(self._held.values())
+        renewed = self._health.attempt(self._store.renew_callbacks, jobs, self._lease) or []
+        for job, held in zip(jobs, renewed, strict=False):
+            if not held:  # its lease ran out meanwhile: sent again by another; ours is fenced
+                log.debug("[%s] callback no longer held", job.uuid)
+
+    # -- the senders -------------------------------------------------------------------------
+
+    def _send(self, in_flight: InFlight) -> None:
         try:
             with InterruptibleTransport(
                 in_flight, trust_env=self._trust_env, outbound=self._outbound
             ) as transport:
-                while not self._stop.is_set():
+                while (send := self._sends.get()) is not None:
+                    job, url, host = send
                     try:
-                        uuid = self._health.call(self._stop, self._store.next_callback, WAIT)
-                        if uuid is not None:
-                            self._call_back(transport, in_flight, uuid)
+                        self._call_back(transport, in_flight, job, url)
                     except GaveUp:
-                        return
+                        pass  # stopping with Redis away: its lease runs out, another sends it
                     except Exception:  # one callback's bug must not end them all
                         log.exception("Unexpected error in %s", threading.current_thread().name)
-                        self._stop.wait(1.0)
+                    finally:
+                        self._done(job, host)
         finally:
             self._store.close_thread_wire()
 
-    def _call_back(self, transport: httpx.BaseTransport, in_flight: InFlight, uuid: str) -> None:
-        status, stored, raw = self._health.call(self._stop, self._store.callback_job, uuid)
-        if status is None or not raw:
-            return  # expired, or requeued meanwhile (its next end calls back again)
-        delivery = Delivery.from_stored(stored)
-        response: dict[str, Any] = json.loads(raw)
-        failed = status is not Status.SUCCESS or delivery.failed(response)
-        url = delivery.failure_callback if failed else delivery.callback
-        if url is None:
+    def _done(self, job: CallbackJob, host: str) -> None:
+        with self._lock:
+            self._held.pop((job.uuid, job.token), None)
+            self._busy[host] -= 1
+            if not self._busy[host]:
+                del self._busy[host]
+            self._spare += 1  # this sender waits for the next
+        self._free.release()
+
+    def _call_back(
+        self, transport: httpx.BaseTransport, in_flight: InFlight, job: CallbackJob, url: str
+    ) -> None:
+        result = None if self._stop.is_set() else self._deliver(transport, in_flight, job, url)
+        if result is None:  # the worker is stopping: another worker sends it
+            self._health.attempt(self._store.put_back_callback, job)
             return
-        spec = RequestSpec(url=url, method="POST", headers={}, data=None, timeout=TIMEOUT)
-        in_flight.begin(Claim(uuid, "callback", 0, spec), ATTEMPTS * (TIMEOUT + BACKOFF[-1]))
+        self._health.call(self._stop, self._store.called_back, job, result)
+        shown = {k: v for k, v in result.items() if k != "url"}  # its URL may hold a password
+        log.debug("[%s] callback: %s", job.uuid, shown)
+
+    def _deliver(
+        self, transport: httpx.BaseTransport, in_flight: InFlight, job: CallbackJob, url: str
+    ) -> dict[str, Any] | None:
+        """POST the response, tried up to ATTEMPTS times within DEADLINE: any answer below
+        500 other than 408 and 429 ends the tries (the receiver has spoken), and so does a
+        refusal by the outbound guard. None if interrupted (the worker is stopping)."""
+        headers = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",  # what is read of the answer is never decoded
+            "Htq-Request-Id": job.uuid,
+        }
+        headers = Signer.sign(self._signer, _message_id(job), headers, job.response)
+        spec = RequestSpec(url=url, method="POST", headers={}, data=None, timeout=TRY_TIMEOUT)
+        claim = Claim(job.uuid, "callback", 0, spec)
+        deadline = time.monotonic() + DEADLINE
+        result: dict[str, Any] = {"url": url}
+        for attempt in range(1, ATTEMPTS + 1):
+            timeout = min(TRY_TIMEOUT, deadline - time.monotonic())
+            tried = self._try(transport, in_flight, claim, headers, job.response, timeout)
+            if tried is None:
+                return None
+            outcome, final = tried
+            result = {"url": url, "attempts": attempt, **outcome}
+            if final or attempt == ATTEMPTS:
+                break
+            pause = min(BACKOFF[attempt - 1], deadline - time.monotonic())
+            if pause <= 0:
+                break
+            if self._stop.wait(pause):
+                return None
+        return result
+
+    def _try(
+        self,
+        transport: httpx.BaseTransport,
+        in_flight: InFlight,
+        claim: Claim,
+        headers: dict[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[dict[str, Any], bool] | None:
+        """One POST within `timeout` seconds, whole: the outcome and whether it is final; None
+        if interrupted."""
+        in_flight.begin(claim, timeout)  # the whole try's deadline, kept by the network backend
         try:
-            result = self._post(transport, uuid, url, raw)
+            tried = None if self._stop.is_set() else _post(transport, claim, headers, body, timeout)
         finally:
             interrupted = in_flight.sent() is not None
             in_flight.release()
-        if interrupted:  # the worker is stopping: another worker sends it
-            self._health.attempt(self._store.put_back_callback, uuid)
-            return
-        self._health.call(self._stop, self._store.called_back, uuid, result)
-        log.debug("[%s] callback to %s: %s", uuid, url, result)
+        return None if interrupted else tried
 
-    def _post(
-        self, transport: httpx.BaseTransport, uuid: str, url: str, body: bytes
-    ) -> dict[str, Any]:
-        """POST the response, tried up to ATTEMPTS times: any answer below 500 other than 408
-        and 429 ends the tries (the target has spoken)."""
-        headers = {"Content-Type": "application/json", "Htq-Request-Id": uuid}
-        headers = Signer.sign(self._signer, uuid, headers, body)
-        result: dict[str, Any] = {"url": url}
-        for attempt in range(1, ATTEMPTS + 1):
-            result["attempts"] = attempt
-            try:
-                with open_request(transport, "POST", url, headers, body, TIMEOUT) as answer:
-                    answer.read()
-                    result.pop("error", None)
-                    result["code"] = answer.status_code
-            except Exception as exc:  # the callback's own failure is recorded, never raised
-                result.pop("code", None)
-                result["error"] = describe(exc)
-            code = result.get("code")
-            if code is not None and code < 500 and code not in (408, 429):
-                break
-            if attempt < ATTEMPTS and self._stop.wait(BACKOFF[attempt - 1]):
-                break  # stopping: put back (see _call_back)
-        return result
+
+def _post(
+    transport: httpx.BaseTransport,
+    claim: Claim,
+    headers: dict[str, str],
+    body: bytes,
+    timeout: float,
+) -> tuple[dict[str, Any], bool]:
+    """The outcome of one POST, and whether it is final."""
+    try:
+        with open_request(transport, "POST", claim.spec.url, headers, body, timeout) as answer:
+            _read_some(answer)
+            code = answer.status_code
+    except Exception as exc:  # the callback's own failure is recorded, never raised
+        return {"error": describe(exc)}, _refused(exc)
+    return {"code": code}, code < 500 and code not in (408, 429)
+
+
+def _message_id(job: CallbackJob) -> str:
+    """The callback's `webhook-id`: its own (the request's is its uuid: a receiver that drops
+    repeated ids would drop one), the same on each try and redelivery of this end's callback,
+    another for the next end (a requeue)."""
+    return f"{job.uuid}-callback-{job.attempts}"
+
+
+def _url_of(job: CallbackJob) -> str | None:
+    """The URL this end of the request calls back: `failure_callback` if it failed."""
+    delivery = Delivery.from_stored(job.delivery)
+    response: dict[str, Any] = json.loads(job.response)
+    failed = job.status is not Status.SUCCESS or delivery.failed(response)
+    return delivery.failure_callback if failed else delivery.callback
+
+
+def _host(url: str) -> str:
+    """What the per-host bound counts: host and port (the scheme's default if none)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return url
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+
+
+def _read_some(answer: httpx.Response) -> None:
+    """Up to about ANSWER_BYTES of the answer, as sent (never decoded): a receiver may stream
+    forever or send a compression bomb, and only its code is kept."""
+    read = 0
+    for chunk in answer.iter_raw():
+        read += len(chunk)
+        if read >= ANSWER_BYTES:
+            return
+
+
+def _refused(exc: BaseException) -> bool:
+    """A refusal by the outbound guard: final, trying again would be refused again."""
+    return isinstance(exc.__cause__, Refused | OutboundRefused)

@@ -82,7 +82,7 @@ class Worker:
         ]  # fmt: skip
         self.callbacks = Callbacks(
             self.store, self.health, self._stopping, outbound=context.outbound,
-            signer=context.signer, trust_env=config.trust_env,
+            signer=context.signer, trust_env=config.trust_env, lease=config.lease,
         )  # fmt: skip
         self._exit = contextlib.ExitStack()
 
@@ -211,6 +211,7 @@ class Worker:
         if not self.health.attempt(self.store.try_lead_reaper, self.id, REAP_PERIOD):
             return
         outcome = self.health.attempt(self.store.reap, self.config.max_attempts)
+        self.health.attempt(self.store.reap_callbacks)  # lost ones, and waits for busy hosts
         if outcome and (outcome["requeued"] or outcome["lost"]):
             log.info(
                 "Requeued %d request(s) whose worker was lost; gave up on %d",
