@@ -220,10 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _refuse_foreign_options(command, argv)
         options = merge_env(args, argv)
-        if given_tokens:
-            options["--token"] = given_tokens
-        elif options["--token"] is not None:
-            options["--token"] = [options["--token"]]  # HTQ_TOKEN
+        options["--token"] = token_option(command, given_tokens, options["--token"])
         return _dispatch(command, options, argv)
     except ConfigError as exc:
         print(f"htq {command}: {exc.message}", file=sys.stderr)
@@ -249,6 +246,20 @@ def _take_tokens(argv: list[str]) -> tuple[list[str], list[str]]:
         else:
             rest.append(arg)
     return tokens, rest
+
+
+def token_option(command: str, given: list[str], env: str | None) -> list[str]:
+    """The `--token` values: those given, else HTQ_TOKEN's. An empty HTQ_TOKEN is no token for
+    the TUI, and an error for a server: a variable set to nothing must not start it unguarded."""
+    if given or env is None:
+        return given
+    if env.strip():
+        return [env]
+    if command in ("server", "up"):
+        raise ConfigError(
+            "HTQ_TOKEN is empty: give it a token, or unset HTQ_TOKEN to run without one"
+        )
+    return []
 
 
 def _refuse_foreign_options(command: str, argv: Sequence[str]) -> None:
