@@ -190,6 +190,9 @@ def test_posted_descriptions(
 @FUZZ
 @given(path=PATHS, query=QUERIES, method=st.sampled_from(["GET", "DELETE", "PUT", "PATCH", "POST"]))
 @example(path="/", query={"cursor": "²"}, method="GET")
+@example(path="/", query={"limit": " 5"}, method="GET")
+@example(path="/", query={"limit": "5.0"}, method="GET")
+@example(path="/", query={"status": "\ud800"}, method="GET")
 def test_queries(
     api: httpx.Client, store: Store, path: str, query: dict[str, str], method: str
 ) -> None:
