@@ -60,6 +60,10 @@ class ServerConfig:
     tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; none: no auth
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is remembered
+    header_timeout: float = 10.0  # seconds a new connection has to send a request head, whole
+    body_timeout: float = 60.0  # seconds a request body may take, whole
+    idle_timeout: float = 60.0  # seconds a kept-alive connection waits for its next request
+    max_connections: int = 0  # open connections at most; 0: the descriptor limit less a reserve
 
 
 @dataclass(frozen=True, slots=True)

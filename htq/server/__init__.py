@@ -8,12 +8,12 @@ import signal
 import socket
 import sys
 
-import tornado.httpserver
 import tornado.netutil
 
 from htq.config import ServerConfig
 from htq.server.app import make_app, read_limit, start_purging
 from htq.server.guard import is_loopback
+from htq.server.listener import Limits, Listener
 from htq.server.prefork import prefork
 from htq.store import AsyncStore, unreachable
 
@@ -95,8 +95,14 @@ async def run_server(
 ) -> None:
     """Serve on `sockets` until `stop` is set (by default: until SIGINT or SIGTERM)."""
     store = AsyncStore(config.store)
-    server = tornado.httpserver.HTTPServer(
-        make_app(config, store), xheaders=config.xheaders, max_body_size=read_limit(config)
+    limits = Limits(
+        config.header_timeout, config.body_timeout, config.idle_timeout, config.max_connections
+    )
+    server = Listener(
+        make_app(config, store),
+        limits=limits,
+        xheaders=config.xheaders,
+        max_body_size=read_limit(config),
     )
     server.add_sockets(sockets)
     purging = start_purging(store)
