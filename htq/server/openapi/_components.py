@@ -227,7 +227,8 @@ def responses(max_body: int) -> Json:
             "(`conflict`): use a new key for a new request."
         ),
         "NotFinished": _error(
-            "The request is `queued` or `pending` (`conflict`): only a finished one is "
+            "The request is `queued` or `pending`, was replaced by a later one with its `id`, "
+            "or another request holding its `id` is (`conflict`): only a finished one is "
             "queued again."
         ),
         "Unavailable": _error("Redis cannot be reached (`unavailable`): retry later."),

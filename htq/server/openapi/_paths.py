@@ -307,8 +307,9 @@ def _retry_request() -> Json:
         "retryRequest",
         "Queue a finished request again",
         "Queues a finished request (`success`, `error`, `timeout` or `canceled`) again, as a "
-        "new attempt: its response and callback result are dropped, its attempts kept. No "
-        "body is needed.",
+        "new attempt: its response and callback result are dropped, its attempts kept, and "
+        "it holds its `id` again. Refused (`409`) while another request with its `id` is "
+        "`queued` or `pending`. No body is needed.",
         {
             "303": {
                 "description": "Queued again: `Location` is the request's URL. No body.",
