@@ -273,3 +273,30 @@ def test_a_retry_is_refused_while_a_later_request_holds_its_id(
     assert live_with_id(api, "nightly") == [first]
     third = queue(api, {"url": TUTORIAL_URL, "id": "nightly"})
     assert live_with_id(api, "nightly") == [third]
+
+
+# -- HEAD ---------------------------------------------------------------------------------------
+
+
+def same_but_the_body(api: httpx.Client, path: str) -> httpx.Response:
+    """HEAD `path` and check it answers what GET does (RFC 9110), headers included."""
+    got, head = api.get(path), api.head(path)
+    assert head.status_code == got.status_code and head.content == b"", path
+    assert int(head.headers["Content-Length"]) == len(got.content), path
+    shown = {name: value for name, value in got.headers.items() if name != "date"}
+    assert {name: value for name, value in head.headers.items() if name != "date"} == shown
+    return head
+
+
+def test_head_answers_as_get_without_the_body(api: httpx.Client, store: Store) -> None:
+    uuid = queue(api, {"url": TUTORIAL_URL})
+    finish(store, uuid)
+    waiting = queue(api, {"url": TUTORIAL_URL})
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for path in ["/?status=all", "/stats", "/healthz", "/openapi.json", f"/{uuid}/",
+                 f"/{uuid}/status/", f"/{uuid}/response/", f"/{uuid}/attempts/",
+                 f"/{waiting}/response/?wait=0", f"/{unknown}/", "/?limit=5.0"]:  # fmt: skip
+        same_but_the_body(api, path)
+    assert api.head(f"/{waiting}/response/?wait=0").status_code == 202
+    etag = api.head("/?status=all").headers["Etag"]
+    assert api.head("/?status=all", headers={"If-None-Match": etag}).status_code == 304

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import tornado.web
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
@@ -36,6 +35,7 @@ from htq.config import OutboundConfig, ServerConfig, StoreConfig
 from htq.delivery import Backoff, Delivery
 from htq.models import MAX_TIMEOUT, REQUEST_FIELDS, Status, now_ms, response_resource
 from htq.server.app import make_app
+from htq.server.base import BaseHandler
 from htq.server.openapi import document
 from htq.store import LISTED_FIELDS, AsyncStore, Claim, Store
 from tests.support.api import TUTORIAL_URL, queue
@@ -157,12 +157,9 @@ def _route_path(pattern: str) -> str:
 
 
 def _implemented(handler: Any) -> set[str]:
-    base = tornado.web.RequestHandler
-    return {
-        method
-        for method in handler.SUPPORTED_METHODS
-        if getattr(handler, method.lower()) is not getattr(base, method.lower())
-    }
+    """The methods a handler answers (what its 405s list in `Allow`: HEAD wherever GET is)."""
+    assert issubclass(handler, BaseHandler)
+    return set(handler.allowed_methods())
 
 
 # -- requests in every state ---------------------------------------------------------------
@@ -342,6 +339,14 @@ class Caller:
         made.validate_response(response, checks=self.checks)
         assert response.status_code == expect, (label, headers, case, response.text)
         self.seen.add((method, path, response.status_code))
+        if method == "GET":  # and its HEAD: the same answer without the body
+            head = self.schema[path]["HEAD"].Case(**case)
+            bodiless = head.call(base_url=base_url, headers=headers)
+            head.validate_response(bodiless, checks=self.checks)
+            assert bodiless.status_code == expect and bodiless.content in (b"", None), label
+            length = _header(bodiless, "Content-Length")
+            assert length == _header(response, "Content-Length"), label
+            self.seen.add(("HEAD", path, bodiless.status_code))
         return response
 
     def codes(self, label: str) -> set[int]:

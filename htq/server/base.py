@@ -71,6 +71,13 @@ class BaseHandler(tornado.web.RequestHandler):
             return refusal
         return None
 
+    async def head(self, *args: str) -> None:
+        """As GET, without the body (RFC 9110): Tornado sends the headers GET would, its
+        `Content-Length` included, and drops the body. A resource without GET answers 405."""
+        answered = self.get(*args)
+        if answered is not None:
+            await answered
+
     def options(self, *args: str) -> None:
         """A CORS preflight (its Origin was checked in prepare)."""
         self.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
@@ -161,11 +168,14 @@ class BaseHandler(tornado.web.RequestHandler):
     def allowed_methods(cls) -> list[str]:
         """The methods this resource answers (those its class implements)."""
         base = tornado.web.RequestHandler
-        return [
+        implemented = [
             method
             for method in ("GET", "POST", "DELETE", "OPTIONS")
             if getattr(cls, method.lower()) is not getattr(base, method.lower())
         ]
+        if "GET" in implemented:
+            implemented.insert(1, "HEAD")
+        return implemented
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, HtqError):
