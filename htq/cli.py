@@ -27,6 +27,12 @@ More options:
     --max-timeout <seconds>  Server: longest `timeout` a request may ask for [default: 3600].
     --idempotency-ttl <seconds>  Server: remember Idempotency-Keys this long [default: 86400].
     --show-secrets      Server: show credential headers and URL passwords unmasked.
+    --header-timeout <seconds>  Server: time a connection has to send a request's head
+                        [default: 10].
+    --body-timeout <seconds>  Server: time a request's body may take, whole [default: 60].
+    --idle-timeout <seconds>  Server: close kept-alive connections idle this long [default: 60].
+    --max-connections <n>  Server: open connections at most, 0 = the descriptor limit less
+                        a reserve [default: 0].
     --allowed-hosts <hosts>  Server: more Host names to answer, comma-separated (* any).
     --cors-origins <origins>  Server: web origins that may call it, comma-separated.
     --token <token>     Server: require this bearer token (repeatable; HTQ_TOKENS=a,b).
@@ -98,6 +104,10 @@ _SERVER = (
         "--max-timeout",
         "--idempotency-ttl",
         "--show-secrets",
+        "--header-timeout",
+        "--body-timeout",
+        "--idle-timeout",
+        "--max-connections",
         "--allowed-hosts",
         "--cors-origins",
         "--token",
@@ -220,10 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _refuse_foreign_options(command, argv)
         options = merge_env(args, argv)
-        if given_tokens:
-            options["--token"] = given_tokens
-        elif options["--token"] is not None:
-            options["--token"] = [options["--token"]]  # HTQ_TOKEN
+        options["--token"] = token_option(command, given_tokens, options["--token"])
         return _dispatch(command, options, argv)
     except ConfigError as exc:
         print(f"htq {command}: {exc.message}", file=sys.stderr)
@@ -249,6 +256,20 @@ def _take_tokens(argv: list[str]) -> tuple[list[str], list[str]]:
         else:
             rest.append(arg)
     return tokens, rest
+
+
+def token_option(command: str, given: list[str], env: str | None) -> list[str]:
+    """The `--token` values: those given, else HTQ_TOKEN's. An empty HTQ_TOKEN is no token for
+    the TUI, and an error for a server: a variable set to nothing must not start it unguarded."""
+    if given or env is None:
+        return given
+    if env.strip():
+        return [env]
+    if command in ("server", "up"):
+        raise ConfigError(
+            "HTQ_TOKEN is empty: give it a token, or unset HTQ_TOKEN to run without one"
+        )
+    return []
 
 
 def _refuse_foreign_options(command: str, argv: Sequence[str]) -> None:
@@ -312,7 +333,17 @@ def server_config(options: dict[str, Any]) -> ServerConfig:
         idempotency_ttl=number(
             "--idempotency-ttl", options["--idempotency-ttl"], float, low=1, high=30 * 86400
         ),
+        header_timeout=_seconds("--header-timeout", options),
+        body_timeout=_seconds("--body-timeout", options),
+        idle_timeout=_seconds("--idle-timeout", options),
+        max_connections=number(
+            "--max-connections", options["--max-connections"], int, low=0, high=1 << 20
+        ),
     )
+
+
+def _seconds(option: str, options: dict[str, Any]) -> float:
+    return number(option, options[option], float, low=0.1, high=86400)
 
 
 def outbound_config(options: dict[str, Any]) -> OutboundConfig:
@@ -379,5 +410,6 @@ def _setup_logging(debug: bool) -> None:
         stream=sys.stdout,
     )
     # Third-party chatter would drown the spec's `[<uuid>] ...` lines in --debug mode.
-    for noisy in ("httpx", "httpcore", "asyncio", "tornado.access", "redis"):
+    # tornado.general says it for each connection a deadline closes: a slow-loris's log flood.
+    for noisy in ("httpx", "httpcore", "asyncio", "tornado.access", "tornado.general", "redis"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -60,6 +60,10 @@ class ServerConfig:
     tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; none: no auth
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     idempotency_ttl: float = 86400.0  # seconds an Idempotency-Key is remembered
+    header_timeout: float = 10.0  # seconds a new connection has to send a request head, whole
+    body_timeout: float = 60.0  # seconds a request body may take, whole
+    idle_timeout: float = 60.0  # seconds a kept-alive connection waits for its next request
+    max_connections: int = 0  # open connections at most; 0: the descriptor limit less a reserve
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,14 @@ def tokens(
 ) -> tuple[str, ...]:
     """The server's tokens: `--token` (each; HTQ_TOKEN), HTQ_TOKENS (comma-separated),
     `--token-file` (one per line; blank lines and `#` comments skipped). None: no auth."""
-    listed = (os.environ if environ is None else environ).get("HTQ_TOKENS", "")
-    found = [*given, *(part.strip() for part in listed.split(",") if part.strip())]
+    listed = (os.environ if environ is None else environ).get("HTQ_TOKENS")
+    from_env = [part.strip() for part in (listed or "").split(",") if part.strip()]
+    if listed is not None and not from_env:
+        raise ConfigError(
+            "HTQ_TOKENS is empty: give it tokens, comma-separated, or unset HTQ_TOKENS to run "
+            "without any"
+        )
+    found = [*given, *from_env]
     where = {token: "--token" for token in given}
     if path:
         try:
@@ -147,6 +157,8 @@ def tokens(
 
 
 def check_token(token: str, option: str) -> str:
+    if not token:
+        raise ConfigError(f"{option}: the token is empty")
     if not _TOKEN.fullmatch(token):
         raise ConfigError(
             f"{option}: a token is letters, digits and -._~+/ (then any =), with no spaces"

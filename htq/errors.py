@@ -33,8 +33,20 @@ class HtqError(Exception):
 
 
 class ClientError(HtqError):
+    """`field` names the field or query parameter at fault, if one is."""
+
     status_code = 400
     code = "bad_request"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def to_json(self) -> dict[str, str]:
+        body = super().to_json()
+        if self.field is not None:
+            body["field"] = self.field
+        return body
 
 
 class MalformedRequest(ClientError):
@@ -48,16 +60,6 @@ class InvalidField(ClientError):
 
     status_code = 422
     code = "invalid"
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def to_json(self) -> dict[str, str]:
-        body = super().to_json()
-        if self.field is not None:
-            body["field"] = self.field
-        return body
 
 
 class BodyTooLarge(ClientError):

@@ -237,3 +237,66 @@ def test_listing_can_pick_fields_and_answers_304_when_unchanged(api: httpx.Clien
     )
     bad = api.get("/?fields=status,secret")
     assert bad.status_code == 400 and "secret" in bad.json()["message"]
+
+
+# -- an `id` and a retry ------------------------------------------------------------------------
+
+
+def live_with_id(api: httpx.Client, id: str) -> list[str]:
+    """The uuids of queued and pending requests with this `id`."""
+    listed = api.get("/?status=all&limit=1000&fields=id,status").json()
+    return [r["uuid"] for r in listed if r.get("id") == id and r["status"] in ("queued", "pending")]
+
+
+def test_a_retried_request_holds_its_id_again(api: httpx.Client, store: Store) -> None:
+    first = queue(api, {"url": TUTORIAL_URL, "id": "nightly"})
+    finish(store, first)
+    assert api.post(f"/{first}/retry/").status_code == 303
+    second = queue(api, {"url": TUTORIAL_URL, "id": "nightly"})  # replaces it, as any POST
+    assert live_with_id(api, "nightly") == [second]
+    replaced = api.get(f"/{first}/").json()
+    assert replaced["status"] == "canceled" and replaced["replaced_by"] == second
+
+
+def test_a_retry_is_refused_while_a_later_request_holds_its_id(
+    api: httpx.Client, store: Store
+) -> None:
+    first = queue(api, {"url": TUTORIAL_URL, "id": "nightly"})
+    finish(store, first)
+    second = queue(api, {"url": TUTORIAL_URL, "id": "nightly"})  # `first` was done: not replaced
+    answer = api.post(f"/{first}/retry/")
+    assert answer.status_code == 409 and second in answer.json()["message"], answer.text
+    assert live_with_id(api, "nightly") == [second]
+    assert api.get(f"/{first}/status/").json()["status"] == "success"
+    assert api.delete(f"/{second}/").status_code == 204  # the holder gone, the retry goes
+    assert api.post(f"/{first}/retry/").status_code == 303
+    assert live_with_id(api, "nightly") == [first]
+    third = queue(api, {"url": TUTORIAL_URL, "id": "nightly"})
+    assert live_with_id(api, "nightly") == [third]
+
+
+# -- HEAD ---------------------------------------------------------------------------------------
+
+
+def same_but_the_body(api: httpx.Client, path: str) -> httpx.Response:
+    """HEAD `path` and check it answers what GET does (RFC 9110), headers included."""
+    got, head = api.get(path), api.head(path)
+    assert head.status_code == got.status_code and head.content == b"", path
+    assert int(head.headers["Content-Length"]) == len(got.content), path
+    shown = {name: value for name, value in got.headers.items() if name != "date"}
+    assert {name: value for name, value in head.headers.items() if name != "date"} == shown
+    return head
+
+
+def test_head_answers_as_get_without_the_body(api: httpx.Client, store: Store) -> None:
+    uuid = queue(api, {"url": TUTORIAL_URL})
+    finish(store, uuid)
+    waiting = queue(api, {"url": TUTORIAL_URL})
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for path in ["/?status=all", "/stats", "/healthz", "/openapi.json", f"/{uuid}/",
+                 f"/{uuid}/status/", f"/{uuid}/response/", f"/{uuid}/attempts/",
+                 f"/{waiting}/response/?wait=0", f"/{unknown}/", "/?limit=5.0"]:  # fmt: skip
+        same_but_the_body(api, path)
+    assert api.head(f"/{waiting}/response/?wait=0").status_code == 202
+    etag = api.head("/?status=all").headers["Etag"]
+    assert api.head("/?status=all", headers={"If-None-Match": etag}).status_code == 304

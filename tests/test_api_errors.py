@@ -117,15 +117,17 @@ def test_unknown_paths_and_methods_answer_json(api: httpx.Client) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     wrong = api.put("/")
     assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
-    assert wrong.headers["Allow"] == "GET, POST, OPTIONS"
+    assert wrong.headers["Allow"] == "GET, HEAD, POST, OPTIONS"
     uuid = "00000000-0000-4000-8000-000000000000"
     for path, allowed in [
-        ("/stats", "GET, OPTIONS"),
-        (f"/{uuid}/", "GET, DELETE, OPTIONS"),
+        ("/stats", "GET, HEAD, OPTIONS"),
+        (f"/{uuid}/", "GET, HEAD, DELETE, OPTIONS"),
         (f"/{uuid}/retry/", "POST, OPTIONS"),
     ]:
         answer = api.request("TRACE", path)
         assert answer.status_code == 405 and answer.headers["Allow"] == allowed, path
+    head = api.head(f"/{uuid}/retry/")
+    assert head.status_code == 405 and head.headers["Allow"] == "POST, OPTIONS"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@ import httpx
 import pytest
 from textual.widgets import Static
 
+from htq.cli import token_option, tui_config
 from htq.config import StoreConfig, TuiConfig
+from htq.errors import ConfigError
 from htq.store import Store
 from htq.tui import create_app
 from htq.tui.screens.main import MainScreen
@@ -187,6 +189,12 @@ def test_tokens_from_the_environment_and_a_file(redis_url: str, tmp_path: Path) 
         ([], {"HTQ_TOKENS": "tiny"}, "HTQ_TOKENS: a token must be at least 16"),
         (["--token-file", "/nonexistent/tokens"], {}, "--token-file: cannot read /nonexistent"),
         (["--token"], {}, "--token requires a value"),
+        (["--token", ""], {}, "--token: the token is empty"),
+        (["--token="], {}, "--token: the token is empty"),
+        ([], {"HTQ_TOKEN": ""}, "HTQ_TOKEN is empty"),
+        ([], {"HTQ_TOKEN": "  "}, "HTQ_TOKEN is empty"),
+        ([], {"HTQ_TOKENS": ""}, "HTQ_TOKENS is empty"),
+        ([], {"HTQ_TOKENS": " , "}, "HTQ_TOKENS is empty"),
     ],
 )
 def test_a_bad_token_is_one_clear_line(args: list[str], env: dict[str, str], message: str) -> None:
@@ -194,6 +202,25 @@ def test_a_bad_token_is_one_clear_line(args: list[str], env: dict[str, str], mes
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert "short" not in result.stderr.replace("--token short", ""), "a secret is not echoed"
+
+
+def test_an_empty_token_never_turns_the_server_s_auth_off() -> None:
+    """`HTQ_TOKEN=$UNSET_VARIABLE` must not start an open server: it says so and names it."""
+    result = htq("server", "--port", str(free_port()), env={"HTQ_TOKEN": ""})
+    assert result.returncode == 2 and "a token is letters" not in result.stderr
+    assert "unset HTQ_TOKEN" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_htq_token_is_no_token_for_the_tui(value: str) -> None:
+    assert token_option("tui", [], value) == []
+    assert token_option("tui", [], TOKEN) == [TOKEN]
+    with pytest.raises(ConfigError, match="--token: the token is empty"):
+        tui_config_of(token_option("tui", [""], None))
+
+
+def tui_config_of(given: list[str]) -> TuiConfig:
+    return tui_config({"--url": "http://localhost:5000/", "--interval": "1", "--token": given})
 
 
 def test_an_empty_token_file_is_refused(tmp_path: Path) -> None:

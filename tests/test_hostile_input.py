@@ -113,10 +113,26 @@ def test_a_query_number_is_plain_ascii_digits(api: httpx.Client, query: str) -> 
     refused(api.get(f"/?{query}"), 400)
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["limit=5.0", "limit=%205", "limit=5%20", "limit=+5", "limit=%095", "limit=5%1A", "limit=1e2"],
+)
+def test_limit_is_read_as_sent_and_whole(api: httpx.Client, query: str) -> None:
+    refused(api.get(f"/?{query}"), 400, "limit")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status=%20all", "status=all%00", "cursor=%200", "limit=1&limit=2", "status=all&status=all"],
+)
+def test_other_query_values_are_read_as_sent_and_once(api: httpx.Client, query: str) -> None:
+    refused(api.get(f"/?{query}"), 400, query.split("=")[0])
+
+
 def test_wait_is_plain_ascii_digits(api: httpx.Client) -> None:
     uuid = post_raw(api, json.dumps({"url": URL})).headers["Location"].split("/")[-2]
-    for wait in ("nan", "inf", "%D9%A1", "1e3"):
-        refused(api.get(f"/{uuid}/response/?wait={wait}"), 400)
+    for wait in ("nan", "inf", "%D9%A1", "1e3", "%201", "1%0A", "0&wait=0"):
+        refused(api.get(f"/{uuid}/response/?wait={wait}"), 400, "wait")
 
 
 # -- sizes -------------------------------------------------------------------------------------

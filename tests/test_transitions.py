@@ -355,6 +355,37 @@ def test_requeue_leaves_a_replaced_request_alone(store: Store) -> None:
     assert store.status(first) is Status.CANCELED
 
 
+def finished_with_id(store: Store, id: str) -> str:
+    uuid = enqueue(store, url=URL, id=id)
+    assert store.complete(claimed(store, uuid), answer(uuid))
+    return uuid
+
+
+def holder(store: Store, id: str) -> str | None:
+    held = store.redis.hget(store.keys.ids, id)
+    return held.decode() if held is not None else None
+
+
+def test_requeue_holds_the_id_again(store: Store) -> None:
+    first = finished_with_id(store, "same")
+    assert holder(store, "same") is None
+    assert store.requeue(first).done and holder(store, "same") == first
+    second = enqueue(store, url=URL, id="same")
+    assert store.status(first) is Status.CANCELED and field(store, first, "replaced_by") == second
+    assert holder(store, "same") == second
+
+
+def test_requeue_leaves_alone_a_request_whose_id_another_holds(store: Store) -> None:
+    first = finished_with_id(store, "same")
+    second = enqueue(store, url=URL, id="same")
+    found = store.requeue(first)
+    assert not found.done and found.held_by == second and found.status is Status.SUCCESS
+    assert store.status(first) is Status.SUCCESS and indexed(store, first) == ["success"]
+    assert store.status(second) is Status.QUEUED and holder(store, "same") == second
+    store.cancel(second)
+    assert store.requeue(first).done and holder(store, "same") == first
+
+
 def test_a_turn_sent_again_gets_the_same_answer(store: Store) -> None:
     """Redis ran a thread's round trip but its answer was lost (the connection dropped): the
     thread sends it again, and must neither lose its claim nor see its result refused."""

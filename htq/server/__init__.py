@@ -9,13 +9,13 @@ import signal
 import socket
 import sys
 
-import tornado.httpserver
 import tornado.netutil
 
 from htq.config import ServerConfig
 from htq.outbound import listening
 from htq.server.app import make_app, read_limit, start_announcing, start_purging
 from htq.server.guard import is_loopback
+from htq.server.listener import Limits, Listener
 from htq.server.prefork import prefork
 from htq.store import REDIS_DOWN, AsyncStore, unreachable
 
@@ -98,9 +98,14 @@ async def run_server(
     """Serve on `sockets` until `stop` is set (by default: until SIGINT or SIGTERM)."""
     store = AsyncStore(config.store)
     where = listening(sock.getsockname()[:2] for sock in sockets)
-    app = make_app(config, store, server_ports=[entry["port"] for entry in where])
-    server = tornado.httpserver.HTTPServer(
-        app, xheaders=config.xheaders, max_body_size=read_limit(config)
+    limits = Limits(
+        config.header_timeout, config.body_timeout, config.idle_timeout, config.max_connections
+    )
+    server = Listener(
+        make_app(config, store, server_ports=[entry["port"] for entry in where]),
+        limits=limits,
+        xheaders=config.xheaders,
+        max_body_size=read_limit(config),
     )
     server.add_sockets(sockets)
     purging = start_purging(store)

@@ -26,6 +26,7 @@ _REASONS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: 
 # A query number: plain ASCII decimals (float() would also take "1_0", "nan" or
 # digits of other scripts).
 _NUMBER = re.compile(r"[0-9]{1,15}(\.[0-9]{1,15})?")
+_WHOLE = re.compile(r"[0-9]{1,15}")
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -70,6 +71,13 @@ class BaseHandler(tornado.web.RequestHandler):
             return refusal
         return None
 
+    async def head(self, *args: str) -> None:
+        """As GET, without the body (RFC 9110): Tornado sends the headers GET would, its
+        `Content-Length` included, and drops the body. A resource without GET answers 405."""
+        answered = self.get(*args)
+        if answered is not None:
+            await answered
+
     def options(self, *args: str) -> None:
         """A CORS preflight (its Origin was checked in prepare)."""
         self.set_header("Access-Control-Allow-Methods", ALLOW_METHODS)
@@ -113,17 +121,31 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_status(status)
         self.finish()
 
+    def query(self, name: str) -> str | None:
+        """A query parameter as sent (Tornado's own reading strips blanks and control
+        characters: `limit=%205` would pass as `5`); given more than once, refused."""
+        values = self.request.query_arguments.get(name)
+        if values is None:
+            return None
+        if len(values) > 1:
+            raise ClientError(f"`{name}` is given {len(values)} times; give it once.", name)
+        try:
+            return values[0].decode()
+        except UnicodeDecodeError:
+            raise ClientError(f"`{name}` is not UTF-8 text.", name) from None
+
     def query_number(
-        self, name: str, default: float | None, low: float, high: float
+        self, name: str, default: float | None, low: float, high: float, *, whole: bool = False
     ) -> float | None:
-        raw = self.get_query_argument(name, None)
+        raw = self.query(name)
         if raw is None or raw == "":
             return default
-        if not _NUMBER.fullmatch(raw):
-            raise ClientError(f"`{name}` must be a number, not {raw!r}.")
+        if not (_WHOLE if whole else _NUMBER).fullmatch(raw):
+            kind = "a whole number in plain digits" if whole else "a number in plain digits"
+            raise ClientError(f"`{name}` must be {kind}, not {raw!r}.", name)
         value = float(raw)
         if not low <= value <= high:
-            raise ClientError(f"`{name}` must be between {low:g} and {high:g}, not {raw}.")
+            raise ClientError(f"`{name}` must be between {low:g} and {high:g}, not {raw}.", name)
         return value
 
     def known_uuid(self, uuid: str) -> str:
@@ -146,11 +168,14 @@ class BaseHandler(tornado.web.RequestHandler):
     def allowed_methods(cls) -> list[str]:
         """The methods this resource answers (those its class implements)."""
         base = tornado.web.RequestHandler
-        return [
+        implemented = [
             method
             for method in ("GET", "POST", "DELETE", "OPTIONS")
             if getattr(cls, method.lower()) is not getattr(base, method.lower())
         ]
+        if "GET" in implemented:
+            implemented.insert(1, "HEAD")
+        return implemented
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, HtqError):

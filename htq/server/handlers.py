@@ -58,6 +58,11 @@ class RetryHandler(BaseHandler):
             raise Conflict(
                 f"Request {uuid} was replaced by {found.replaced_by} (same `id`): retry that one."
             )
+        if found.held_by is not None:
+            raise Conflict(
+                f"Request {found.held_by} holds this request's `id` now and is not finished: "
+                "cancel it first, or let it finish."
+            )
         if not found.done:
             raise Conflict(f"Request {uuid} is {found.status}: only a finished request is retried.")
         self.clear_header("Content-Type")

@@ -169,11 +169,14 @@ class QueueHandler(BaseHandler):
         if self._refused is not None:
             raise self._refused
         status = self._status_filter()
-        limit = int(self.query_number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT)
+        limit = self.query_number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT, whole=True)
+        limit = int(limit or DEFAULT_LIMIT)
         try:
-            cursor = parse_cursor(self.get_query_argument("cursor", None))
+            cursor = parse_cursor(self.query("cursor"))
         except ValueError as exc:
-            raise ClientError(f"`cursor` is not one this server handed out: {exc}.") from None
+            raise ClientError(
+                f"`cursor` is not one this server handed out: {exc}.", "cursor"
+            ) from None
         fields = self._fields()
         page = await self.store.list(status, limit, cursor, fields)
         for item in page.items:
@@ -193,25 +196,28 @@ class QueueHandler(BaseHandler):
         return tornado.web.RequestHandler.compute_etag(self)
 
     def _fields(self) -> frozenset[str] | None:
-        raw = self.get_query_argument("fields", None)
+        raw = self.query("fields")
         if not raw:
             return None
         fields = frozenset(name.strip() for name in raw.split(",") if name.strip())
         unknown = sorted(fields - LISTED_FIELDS)
         if unknown:
             allowed = ", ".join(sorted(LISTED_FIELDS))
-            raise ClientError(f"Unknown field(s) in `fields`: {', '.join(unknown)}. Use {allowed}.")
+            raise ClientError(
+                f"Unknown field(s) in `fields`: {', '.join(unknown)}. Use {allowed}.", "fields"
+            )
         return fields | {"uuid"}
 
     def _status_filter(self) -> Status | None:
-        raw = self.get_query_argument("status", "queued")
+        raw = self.query("status")
+        raw = "queued" if raw is None else raw
         if raw == "all":
             return None
         try:
             return Status(raw)
         except ValueError:
             names = ", ".join([*Status.__members__.values(), "all"])
-            raise ClientError(f"`status` must be one of {names}, not {raw!r}.") from None
+            raise ClientError(f"`status` must be one of {names}, not {raw!r}.", "status") from None
 
 
 def _only(item: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:

@@ -225,11 +225,12 @@ class Operations:
         return Operation((command,), lambda r: bool(r[0]))
 
     def requeue(self, uuid: str) -> Operation[Requeued]:
-        """Queue a finished request again as a new attempt. Queued and pending ones, and
-        those a later request with their `id` replaced, are left alone."""
+        """Queue a finished request again as a new attempt, holding its `id` again. Queued and
+        pending ones, those a later request with their `id` replaced, and those whose `id`
+        another live request holds, are left alone."""
         return Operation(
-            (self._transition(REQUEUE, uuid),),
-            lambda r: Requeued(_status(r[0][0]), text(r[0][1]) if len(r[0]) > 1 else None),
+            (self._transition(REQUEUE, uuid, self.keys.request("")),),
+            lambda r: Requeued(_status(r[0][0]), *(text(x) if x else None for x in r[0][1:])),
         )
 
     def attempts(self, uuid: str) -> Operation[list[dict[str, Any]] | None]:

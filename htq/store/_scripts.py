@@ -273,14 +273,25 @@ redis.call('HINCRBY', STATS, 'requeued', 1)
 return 'requeued'
 """
 
-# `POST /<uuid>/retry/`: a finished request is queued again as a new attempt, its history kept.
+# `POST /<uuid>/retry/`: a finished request is queued again as a new attempt, its history kept,
+# and holds its `id` again, unless another request queued or pending holds it (left alone).
 _REQUEUE = """
-local uuid = ARGV[3]
+local uuid, req_prefix = ARGV[3], ARGV[4]
 local status = redis.call('HGET', REQ, 'status')
 if not status or status == 'queued' or status == 'pending' then return {status or false} end
 -- Replaced by a later request with its `id`: that one is the request now.
 local replaced_by = redis.call('HGET', REQ, 'replaced_by')
 if replaced_by then return {status, replaced_by} end
+local id = redis.call('HGET', REQ, 'id')
+if id and id ~= '' then
+  local current = redis.call('HGET', IDS, id)
+  if current and current ~= uuid then
+    -- Not in KEYS, as in enqueue: the holder is known only here (same hash tag, same slot).
+    local held = redis.call('HGET', req_prefix .. current, 'status')
+    if held == 'queued' or held == 'pending' then return {status, false, current} end
+  end
+  redis.call('HSET', IDS, id, uuid)
+end
 record_last(REQ, status)
 redis.call('HDEL', REQ, 'response', 'summary', 'finished', 'callback_result')
 redis.call('PERSIST', REQ)

@@ -73,14 +73,16 @@ class Enqueued:
 @dataclass(frozen=True, slots=True)
 class Requeued:
     """What a requeue found: the status it had (None: unknown), and the request that replaced
-    it (then it was left alone)."""
+    it or that holds its `id` now, queued or pending (then it was left alone)."""
 
     status: Status | None
     replaced_by: str | None = None
+    held_by: str | None = None
 
     @property
     def done(self) -> bool:
-        return self.replaced_by is None and self.status not in (None, *_UNFINISHED)
+        left = self.replaced_by is not None or self.held_by is not None
+        return not left and self.status not in (None, *_UNFINISHED)
 
 
 _UNFINISHED = (Status.QUEUED, Status.PENDING)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -59,10 +59,13 @@ class HtqProcess:
         url: str | None = None,
         env: Mapping[str, str] | None = None,
         module: str = "htq",
+        launcher: Sequence[str] = (),
     ) -> None:
         self.args = args
         self.url = url
-        self.argv = [sys.executable, "-m", module, *args]
+        # `launcher`: a command that execs the rest (`prlimit --nofile=64`): the PID stays htq's.
+        self.argv = [*launcher, sys.executable, "-m", module, *args]
+        self.command = " ".join([module, *args])
         self.env = htq_env(env)
         self.lines: list[str] = []
         self._output: list[str] = []
@@ -134,7 +137,7 @@ class HtqProcess:
         found = self._until(output_with_text, timeout)
         if found is None:
             raise AssertionError(
-                f"`{' '.join(self.argv[2:])}` did not print {text!r} "
+                f"`{self.command}` did not print {text!r} "
                 f"(exit {self.process.poll()}):\n{self.output()}"
             )
         return found

@@ -20,7 +20,7 @@ from htq import __version__
 from htq.outbound import Outbound
 from htq.server.base import BaseHandler
 from htq.server.openapi._components import headers, parameters, responses
-from htq.server.openapi._paths import paths
+from htq.server.openapi._paths import paths, with_heads
 from htq.server.openapi._refs import Json
 from htq.server.openapi._schemas import schemas
 
@@ -70,7 +70,7 @@ def document(*, max_timeout: float, max_body: int, any_method: bool = False) -> 
             {"name": "requests", "description": "Queue, read, cancel and retry requests."},
             {"name": "service", "description": "The server itself."},
         ],
-        "paths": paths(),
+        "paths": with_heads(paths(), responses(max_body)),
         "components": {
             "securitySchemes": {
                 "bearer": {

@@ -10,10 +10,11 @@ from htq.server.queue import DEFAULT_LIMIT, MAX_LIMIT
 from htq.store import LISTED_FIELDS
 
 
-def _query_number(description: str) -> str:
+def _query_number(description: str, *, whole: bool = False) -> str:
+    digits = "at most 15, no point" if whole else "at most 15 before the point and 15 after it"
     return (
-        f"{description} Written in plain decimal digits: at most 15 before the point and 15 "
-        "after it, no sign, no exponent. An empty value is the same as none."
+        f"{description} Written in plain decimal digits ({digits}), no sign, no exponent, no "
+        "blanks. An empty value is the same as none."
     )
 
 
@@ -54,7 +55,7 @@ def parameters() -> Json:
         "Limit": {
             "name": "limit",
             "in": "query",
-            "description": _query_number("The most requests on a page."),
+            "description": _query_number("The most requests on a page.", whole=True),
             "schema": _or_empty(
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
             ),
@@ -228,7 +229,8 @@ def responses(max_body: int) -> Json:
             "(`conflict`): use a new key for a new request."
         ),
         "NotFinished": _error(
-            "The request is `queued` or `pending` (`conflict`): only a finished one is "
+            "The request is `queued` or `pending`, was replaced by a later one with its `id`, "
+            "or another request holding its `id` is (`conflict`): only a finished one is "
             "queued again."
         ),
         "Unavailable": _error("Redis cannot be reached (`unavailable`): retry later."),

@@ -44,6 +44,35 @@ def paths() -> Json:
     }
 
 
+def with_heads(paths: Json, responses: Json) -> Json:
+    """Each GET followed by its HEAD (RFC 9110): the same answers and headers, no body."""
+    for path, item in paths.items():
+        listed: Json = {}
+        for method, operation in item.items():
+            listed[method] = operation
+            if method == "get":
+                listed["head"] = _head(operation, responses)
+        paths[path] = listed
+    return paths
+
+
+def _head(get: Json, responses: Json) -> Json:
+    name = get["operationId"]
+    answers = {}
+    for code, answer in get["responses"].items():
+        if "$ref" in answer:
+            answer = responses[answer["$ref"].rsplit("/", 1)[1]]
+        answers[code] = {key: value for key, value in answer.items() if key != "content"}
+    return {
+        **get,
+        "operationId": f"head{name[0].upper()}{name[1:]}",
+        "summary": f"{get['summary']}: the headers only",
+        "description": "As `GET`, waiting as it does, with the same status and headers "
+        "(`Content-Length` included) and no body.",
+        "responses": answers,
+    }
+
+
 def _operation(
     operation_id: str,
     summary: str,
@@ -308,8 +337,9 @@ def _retry_request() -> Json:
         "retryRequest",
         "Queue a finished request again",
         "Queues a finished request (`success`, `error`, `timeout` or `canceled`) again, as a "
-        "new attempt: its response and callback result are dropped, its attempts kept. No "
-        "body is needed.",
+        "new attempt: its response and callback result are dropped, its attempts kept, and "
+        "it holds its `id` again. Refused (`409`) while another request with its `id` is "
+        "`queued` or `pending`. No body is needed.",
         {
             "303": {
                 "description": "Queued again: `Location` is the request's URL. No body.",

@@ -61,7 +61,8 @@ def schemas(max_timeout: float, any_method: bool) -> Json:
                 "message": {"type": "string", "description": "What went wrong, for a person."},
                 "field": {
                     "type": "string",
-                    "description": "On a `422`: the field of the request description at fault.",
+                    "description": "On a `422`: the field of the request description at "
+                    "fault; on a `400`: the query parameter at fault.",
                 },
             },
         },

@@ -1,0 +1,143 @@
+"""Slow-loris: half-sent requests cannot take the server's descriptors or its log; `/healthz`
+keeps answering while they are held, and deadlines close them."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import statistics
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.processes import HtqProcess, htq
+from tests.support.redis_server import free_port
+
+#: Half a request head: the blank line that ends it never comes.
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+#: A whole head, and a body that stops short of its Content-Length.
+HALF_BODY = (
+    b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000\r\n\r\n{"
+)
+FILES = 256  # the server's descriptor limit: its connection cap is 192
+
+
+def start(redis_url: str, files: int, *extra: str) -> HtqProcess:
+    port = free_port()
+    args = ["server", "--host", "127.0.0.1", "--port", str(port), "--redis", redis_url]
+    args += ["--prefix", "slowtest", "--header-timeout", "1", "--body-timeout", "2", *extra]
+    launcher = ["prlimit", f"--nofile={files}:{files}"]
+    return HtqProcess(args, " * Running on", url=f"http://127.0.0.1:{port}/", launcher=launcher)
+
+
+@contextlib.contextmanager
+def held(url: str, count: int, payload: bytes) -> Iterator[list[socket.socket]]:
+    """`count` connections that sent `payload` and nothing more, closed on exit."""
+    port = httpx.URL(url).port
+    assert port is not None
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sockets.append(sock)
+            with contextlib.suppress(OSError):  # the server may have made room already
+                sock.sendall(payload)
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def closed_by_server(sock: socket.socket, deadline: float) -> bool:
+    """Whether the server closes `sock` before `deadline` (it sends nothing before closing)."""
+    sock.settimeout(max(0.0, deadline - time.monotonic()))
+    try:
+        return sock.recv(4096) in (b"", b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def healthz_latencies(url: str, probes: int) -> list[float]:
+    """Seconds each `/healthz` takes on a new connection, as a load balancer's probe does."""
+    latencies = []
+    for _ in range(probes):
+        began = time.monotonic()
+        answer = httpx.get(f"{url}healthz", timeout=5)
+        latencies.append(time.monotonic() - began)
+        assert answer.status_code == 200, answer.text
+    return latencies
+
+
+def test_half_sent_requests_leave_healthz_answering(redis_url: str) -> None:
+    server = start(redis_url, FILES)
+    try:
+        assert server.url is not None
+        with httpx.Client(base_url=server.url) as kept:  # a client connected before
+            assert kept.get("/healthz").status_code == 200
+            with (
+                held(server.url, 2 * FILES, HALF_HEAD) as heads,
+                held(server.url, 40, HALF_BODY) as bodies,
+            ):
+                began = time.monotonic()
+                latencies = healthz_latencies(server.url, 20)
+                assert kept.get("/healthz").status_code == 200
+                posted = httpx.post(server.url, json={"url": "http://127.0.0.1:9/"})
+                assert posted.status_code == 303
+                # Each deadline closes its connections (those evicted for others, sooner).
+                assert all(closed_by_server(sock, began + 1 + 3) for sock in heads)
+                assert all(closed_by_server(sock, began + 2 + 3) for sock in bodies)
+        print(
+            f"healthz under {2 * FILES} half-sent heads and 40 bodies: median "
+            f"{1000 * statistics.median(latencies):.1f} ms, max {1000 * max(latencies):.1f} ms"
+        )
+        assert max(latencies) < 2.0, latencies
+    finally:
+        assert server.stop() == 0
+    output = server.output()
+    print(f"log: {len(output)} bytes")
+    assert "Traceback" not in output and len(output) < 2000, output[:2000]
+
+
+def test_a_kept_alive_connection_is_closed_once_idle_past_its_timeout(redis_url: str) -> None:
+    server = start(redis_url, FILES, "--idle-timeout", "2")
+    try:
+        assert server.url is not None
+        with held(server.url, 1, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as (sock,):
+            answer = sock.recv(4096)
+            served = time.monotonic()
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            assert not closed_by_server(sock, served + 1.5)  # not the header deadline (1 s)
+            assert closed_by_server(sock, served + 2 + 3)
+    finally:
+        assert server.stop() == 0
+
+
+def test_out_of_descriptors_is_one_warning_not_a_flood(redis_url: str) -> None:
+    # A cap above what the process may open: accept() meets EMFILE.
+    server = start(redis_url, 64, "--max-connections", "1000")
+    try:
+        assert server.url is not None
+        with held(server.url, 150, HALF_HEAD):
+            server.wait_for("EMFILE")
+            # Answered once the header deadline closed enough of them (within 5 s).
+            latencies = healthz_latencies(server.url, 5)
+    finally:
+        assert server.stop() == 0
+    output = server.output()
+    print(f"EMFILE: first healthz after {latencies[0]:.2f} s, log {len(output)} bytes")
+    assert server.count("cannot accept connections: EMFILE") == 1, output
+    assert "Traceback" not in output and len(output) < 2000, output[:2000]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--header-timeout", "0"), ("--body-timeout", "x"), ("--max-connections", "-1")],
+)
+def test_bad_limits_are_one_clear_line(option: str, value: str) -> None:
+    result = htq("server", "--port", str(free_port()), option, value)
+    assert result.returncode == 2 and option in result.stderr, result.stderr
