@@ -347,12 +347,17 @@ async def test_the_form_shows_the_api_message_beside_the_field(server: HtqProces
 async def test_copy_as_curl_and_delete_response(
     server: HtqProcess, worker: HtqProcess, target: Target, tag: str
 ) -> None:
-    uuid = queue(server, url=f"{target.url}/ip?{tag}", headers={"X-Tag": tag})
+    secret = {"Authorization": f"Basic {tag}"}
+    uuid = queue(server, url=f"{target.url}/ip?{tag}", headers={"X-Tag": tag, **secret})
     async with running(server.url or "") as (app, pilot):
         await until(pilot, lambda: status_of(app, uuid) == "success")
         table(app).select(uuid)
         await pilot.press("y")
-        assert app.clipboard == f"curl -H 'X-Tag: {tag}' --max-time 60 '{target.url}/ip?{tag}'"
+        await until(pilot, lambda: app.clipboard.startswith("curl"))
+        assert app.clipboard == (
+            f"curl -H 'X-Tag: {tag}' -H \"Authorization: Bearer $TOKEN\" --max-time 60 --globoff "
+            f"'{target.url}/ip?{tag}'"
+        ), "the credential, masked by the server, is never copied: a variable stands in"
         await pilot.press("d", "y")
         async with httpx.AsyncClient() as client:
             for _ in range(100):

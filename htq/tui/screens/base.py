@@ -140,8 +140,12 @@ class RequestScreen(Screen[None]):
         except (KeyError, TypeError, ValueError) as exc:
             self.notify(f"Cannot build a curl command: {exc}", severity="error")
             return
-        self.app.copy_to_clipboard(command)
-        self.notify(command, title="Copied as curl", markup=False, timeout=8)
+        self.app.copy_to_clipboard(command.text)
+        note = ""
+        if command.variables:
+            names = ", ".join(f"${name}" for name in command.variables)
+            note = f"\n\nThe server masks credentials: set {names} before running it."
+        self.notify(command.text + note, title="Copied as curl", markup=False, timeout=8)
 
     @staticmethod
     def _confirmed(
