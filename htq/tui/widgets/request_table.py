@@ -242,7 +242,7 @@ def _elapsed(item: dict[str, Any], now: float) -> Text:
 def _url(item: dict[str, Any], width: int) -> Text:
     """The URL, after how many attempts were made (once it was retried) and the user's `id`
     if it has one, and before why it failed if it did: the URL is cut before the reason is, down
-    to half the width."""
+    to a third of the width."""
     text = Text(no_wrap=True, overflow="ellipsis")
     attempts = item.get("attempts")
     if isinstance(attempts, int) and (attempts > 1 or item.get("due") is not None):
@@ -253,7 +253,7 @@ def _url(item: dict[str, Any], width: int) -> Text:
     reason = (item.get("result") or {}).get("message")
     if reason and item.get("status") in (Status.ERROR, Status.TIMEOUT):
         why = Text(f"  {_short(str(reason))}", style="dim")
-        room = max(width - why.cell_len, min(text.cell_len, width // 2))
+        room = max(width - why.cell_len, min(text.cell_len, width // 3))
         text.truncate(room, overflow="ellipsis")
         text.append_text(why)
     text.truncate(width, overflow="ellipsis", pad=True)
