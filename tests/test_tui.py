@@ -7,11 +7,13 @@ import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, Static
 
@@ -26,7 +28,7 @@ from htq.tui.screens.help import HelpScreen
 from htq.tui.screens.main import MainScreen
 from htq.tui.screens.submit import SubmitScreen
 from htq.tui.widgets.request_table import RequestTable
-from htq.tui.widgets.server_bar import Reach
+from htq.tui.widgets.server_bar import Reach, ServerBar
 from tests.support.processes import HtqProcess, start_server, start_worker
 from tests.support.redis_server import free_port
 from tests.support.target import Target
@@ -211,11 +213,11 @@ async def test_filter_by_status_and_by_url_text(
         assert {i["status"] for i in table(app).items.values()} == {"error"}
         await pilot.press("1", "slash", *tag)
         await until(pilot, lambda: set(table(app).items) == {ok, refused})
-        info = str(app.screen.query_one("#list-info", Static).render())
-        assert info.startswith("2 matches · "), info
+        info = app.screen.query_one("#find-info", Static)
+        assert str(info.render()) == "2 matches"
         await pilot.press("x")
         await until(pilot, lambda: not table(app).items)
-        assert str(app.screen.query_one("#list-info", Static).render()).startswith("no match")
+        assert str(info.render()) == "no match"
         await pilot.press("escape")  # clears the text filter
         assert _main(app).text_filter == ""
         assert "Could not connect" in str(table(app).get_cell(refused, "url")), "why it failed"
@@ -278,7 +280,7 @@ async def test_server_down_then_back(redis_url: str, prefix: str, tag: str) -> N
         async with running(process.url or "") as (app, pilot):
             await until(pilot, lambda: uuid in table(app).items)
             process.stop()
-            await until(pilot, lambda: app.connection.reach is Reach.OFFLINE)
+            await until(pilot, lambda: app.connection.reach is Reach.UNREACHABLE)
             assert uuid in table(app).items  # the last data stays
             await pilot.pause(3 * INTERVAL)
             assert app.is_running
@@ -291,7 +293,7 @@ async def test_server_down_then_back(redis_url: str, prefix: str, tag: str) -> N
 
 async def test_unreachable_server_at_start_is_shown_not_fatal() -> None:
     async with running(f"http://127.0.0.1:{free_port()}/") as (app, pilot):
-        await until(pilot, lambda: app.connection.reach is Reach.OFFLINE)
+        await until(pilot, lambda: app.connection.reach is Reach.UNREACHABLE)
         assert table(app).row_count == 0
         waiting = app.screen.query_one("#waiting", Static)
         await until(pilot, lambda: "make run" in str(waiting.render()))
@@ -347,12 +349,17 @@ async def test_the_form_shows_the_api_message_beside_the_field(server: HtqProces
 async def test_copy_as_curl_and_delete_response(
     server: HtqProcess, worker: HtqProcess, target: Target, tag: str
 ) -> None:
-    uuid = queue(server, url=f"{target.url}/ip?{tag}", headers={"X-Tag": tag})
+    secret = {"Authorization": f"Basic {tag}"}
+    uuid = queue(server, url=f"{target.url}/ip?{tag}", headers={"X-Tag": tag, **secret})
     async with running(server.url or "") as (app, pilot):
         await until(pilot, lambda: status_of(app, uuid) == "success")
         table(app).select(uuid)
         await pilot.press("y")
-        assert app.clipboard == f"curl -H 'X-Tag: {tag}' --max-time 60 '{target.url}/ip?{tag}'"
+        await until(pilot, lambda: app.clipboard.startswith("curl"))
+        assert app.clipboard == (
+            f"curl -H 'X-Tag: {tag}' -H \"Authorization: Bearer $TOKEN\" --max-time 60 --globoff "
+            f"'{target.url}/ip?{tag}'"
+        ), "the credential, masked by the server, is never copied: a variable stands in"
         await pilot.press("d", "y")
         async with httpx.AsyncClient() as client:
             for _ in range(100):
@@ -458,3 +465,63 @@ async def test_retry_is_refused_for_a_request_not_finished(server: HtqProcess, t
         await until(pilot, lambda: any("only a finished request is retried" in m for m in told))
         assert status_of(app, uuid) == "queued"
     httpx.delete(f"{server.url}{uuid}/")
+
+
+# -- keys, header and footer ---------------------------------------------------------------
+
+
+async def test_home_end_and_g_G_go_to_the_first_and_last_row(server: HtqProcess, tag: str) -> None:
+    for number in range(30):
+        queue(server, url=f"http://127.0.0.1:9/{tag}-{number}", delay=600)
+    async with running(server.url or "") as (app, pilot):
+        rows = table(app)
+        await pilot.press("2")  # queued: these, and maybe others'
+        await until(pilot, lambda: rows.row_count >= 30)
+        rows.move_cursor(row=10)
+        for key, row in (("end", rows.row_count - 1), ("home", 0), ("G", -1), ("g", 0)):
+            await pilot.press(key)
+            assert rows.cursor_row == (row if row >= 0 else rows.row_count - 1), key
+    for uuid in [i["uuid"] for i in httpx.get(f"{server.url}?status=queued").json()]:
+        if tag in httpx.get(f"{server.url}{uuid}/").json()["url"]:
+            httpx.delete(f"{server.url}{uuid}/")
+
+
+async def test_keys_typed_fast_after_slash_go_to_the_filter(server: HtqProcess, tag: str) -> None:
+    """`/cancel` typed at once filters by "cancel": its `c` must not cancel the selected row."""
+    uuid = queue(server, url=f"http://127.0.0.1:9/{tag}", delay=600)
+    async with running(server.url or "") as (app, pilot):
+        await until(pilot, lambda: uuid in table(app).items)
+        table(app).select(uuid)
+        for key in ("slash", "c", "a"):  # posted together, as a terminal delivers them
+            key_event = events.Key(key, "/" if key == "slash" else key)
+            key_event.set_sender(app)
+            app._driver.send_message(key_event)  # type: ignore[union-attr]
+        await until(pilot, lambda: _main(app).text_filter == "ca")
+        assert not isinstance(app.screen, ConfirmScreen)
+    httpx.delete(f"{server.url}{uuid}/")
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+async def test_the_header_says_a_token_is_needed_or_refused(
+    redis_url: str, prefix: str, token: str | None
+) -> None:
+    process = start_server(redis_url, prefix, "--token", "the-right-token-of-the-server")
+    try:
+        app = create_app(TuiConfig(url=process.url or "", interval=INTERVAL, token=token))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.connection.reach is Reach.UNAUTHORIZED)
+            bar = app.screen.query_one(ServerBar)
+            shown = "token needed" if token is None else "token refused"
+            await until(pilot, lambda: shown in str(bar.render()))
+            assert "connecting" not in str(bar.render())
+    finally:
+        process.stop()
+
+
+async def test_the_header_says_unreachable_as_the_readme_does() -> None:
+    async with running(f"http://127.0.0.1:{free_port()}/") as (app, pilot):
+        bar = app.screen.query_one(ServerBar)
+        await until(pilot, lambda: "● unreachable (" in str(bar.render()))
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## The terminal UI", 1)[1].split("\n## ", 1)[0]
+    assert "`unreachable`" in section and "offline" not in section

@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, TextArea
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from htq.config import StoreConfig, TuiConfig
 from htq.models import RequestSpec, Status, response_resource
@@ -34,8 +36,9 @@ Snap = Callable[..., bool]
 
 
 def uuid(n: int) -> str:
-    """`11111111-1111-4111-8111-111111111111` for 1: fixed, and told apart by the short id."""
-    d = str(n)
+    """`11111111-1111-4111-8111-111111111111` for 1 (`aaaaaaaa-...` for 10): fixed, and told
+    apart by the short id."""
+    d = f"{n:x}"
     return f"{d * 8}-{d * 4}-4{d * 3}-8{d * 3}-{d * 12}"
 
 
@@ -78,8 +81,19 @@ REQUESTS: list[tuple[str, str, dict[str, Any], dict[str, Any] | str | None]] = [
          "data": '{"users": [{"id": 1, "name": "Ada", "admin": true}, '
                  '{"id": 2, "name": "Linus", "admin": false}], "next": null}'},
     ),
+    (
+        "GET", "https://reports.example.com/api/v2/exports/2023/11/14/daily-summary.csv?tz=UTC",
+        {}, {"status": Status.ERROR, "elapsed_ms": 12.0,
+             "message": "Could not connect: [Errno 111] Connection refused"},
+    ),
+    (
+        "PROPFIND", "https://dav.example.com/calendars/ada/work/2023-11-14-standup.ics",
+        {"headers": {"Depth": "1"}},
+        {"status": Status.TIMEOUT, "elapsed_ms": 60000.0, "message": "No response within 60 s."},
+    ),
 ]  # fmt: skip
 NEWEST = uuid(len(REQUESTS))
+JSON_ANSWER = uuid(9)  # users-1: a JSON response
 
 
 def fill(store: Store) -> None:
@@ -160,34 +174,40 @@ def test_main_screen(snap_compare: Snap, app: HtqApp) -> None:
 
 def test_detail_screen(snap_compare: Snap, app: HtqApp) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await loaded(pilot)
-        await pilot.press("enter")  # the newest: a JSON response
-        await until(pilot, lambda: isinstance(pilot.app.screen, DetailScreen))
-        screen = pilot.app.screen
-        assert isinstance(screen, DetailScreen) and screen.uuid == NEWEST
-        await until(pilot, lambda: screen.response is not None)
-        await pilot.pause()
+        await open_detail(pilot, JSON_ANSWER)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def open_detail(pilot: Pilot[Any], uuid: str) -> None:
+    await loaded(pilot)
+    pilot.app.query_one(RequestTable).select(uuid)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, DetailScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, DetailScreen) and screen.uuid == uuid
+    await until(pilot, lambda: screen.response is not None)
+    await pilot.pause()
+
+
+async def form_with_an_api_error(pilot: Pilot[Any]) -> None:
+    await loaded(pilot)
+    await pilot.press("n")
+    screen = pilot.app.screen
+    for field in screen.query(Input):
+        field.cursor_blink = False
+    for area in screen.query(TextArea):
+        area.cursor_blink = False
+    screen.query_one("#url", Input).value = "ftp://example.com/file"
+    screen.query_one("#headers", TextArea).text = "Accept: text/plain"
+    await pilot.press("ctrl+s")
+    error = screen.query_one("#url-error", Label)
+    await until(pilot, lambda: bool(str(error.content)))
+    await pilot.pause()
 
 
 def test_submit_form_with_an_api_error(snap_compare: Snap, app: HtqApp) -> None:
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await loaded(pilot)
-        await pilot.press("n")
-        screen = pilot.app.screen
-        for field in screen.query(Input):
-            field.cursor_blink = False
-        for area in screen.query(TextArea):
-            area.cursor_blink = False
-        screen.query_one("#url", Input).value = "ftp://example.com/file"
-        screen.query_one("#headers", TextArea).text = "Accept: text/plain"
-        await pilot.press("ctrl+s")
-        error = screen.query_one("#url-error", Label)
-        await until(pilot, lambda: bool(str(error.content)))
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZE, run_before=form_with_an_api_error)
 
 
 def test_help_screen(snap_compare: Snap, app: HtqApp) -> None:
@@ -199,17 +219,85 @@ def test_help_screen(snap_compare: Snap, app: HtqApp) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+# -- 80x24, the smallest terminal htq promises to fit: each screen shows its primary action -----
+
+SMALL = (80, 24)
+
+
+def inside(widget: Widget, screen: Region) -> bool:
+    """Shown whole: on the screen, and in its parent's visible part (not scrolled away)."""
+    region = widget.region
+    return bool(region.width) and screen.contains_region(region)
+
+
+def footer_keys(pilot: Pilot[Any]) -> dict[str, Widget]:
+    keys = pilot.app.screen.query("FooterKey")
+    footer = pilot.app.screen.query_one("Footer").region
+    return {getattr(key, "key", ""): key for key in keys if inside(key, footer)}
+
+
 def test_main_screen_at_80_by_24(snap_compare: Snap, app: HtqApp) -> None:
-    """The smallest terminal htq promises to fit: every tab and the footer's ? and q show."""
+    """Every tab, the footer's keys, whole methods and why requests failed."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
         tabs = pilot.app.screen.query_one(StatusTabs)
         shown = tabs.render()
         assert shown.cell_length <= tabs.size.width and "7 canc" in shown.plain
-        keys = {getattr(key, "key", ""): key for key in pilot.app.screen.query("FooterKey")}
-        for key in ("question_mark", "q"):
-            region = keys[key].region
-            assert region.width and region.right <= 80, f"{key} is cut off"
+        keys = footer_keys(pilot)
+        for key in ("enter", "n", "c", "y", "t", "slash", "g", "G", "question_mark", "q"):
+            assert key in keys, f"{key} is not in the footer, or cut off"
+        rows = pilot.app.query_one(RequestTable)
+        assert str(rows.get_cell(NEWEST, "method")) == "PROPFIND"
+        for number in (4, len(REQUESTS) - 1, len(REQUESTS)):  # refused, long URL, timed out
+            url = str(rows.get_cell(uuid(number), "url"))
+            assert "Could not connect" in url or "No response within 60 s" in url, url
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_main_screen_filtering_at_80_by_24(snap_compare: Snap, app: HtqApp) -> None:
+    """The match count shows beside the filter, not over the tabs."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("slash", *"api.example", "enter")
+        tabs = pilot.app.screen.query_one(StatusTabs)
+        assert "7 canc" in tabs.render().plain
+        assert str(pilot.app.screen.query_one("#find-info", Static).render()) == "3 matches"
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_submit_form_at_80_by_24(snap_compare: Snap, app: HtqApp) -> None:
+    """The form's error shows beside its field (no toast over the form); its buttons and its
+    keys show."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await form_with_an_api_error(pilot)
+        screen = pilot.app.screen.region
+        for button in pilot.app.screen.query(Button):
+            assert inside(button, screen), f"{button.id} is cut off"
+        assert "ctrl+s" in footer_keys(pilot)
+        assert not pilot.app.query("Toast")
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_detail_screen_at_80_by_24(snap_compare: Snap, app: HtqApp) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await open_detail(pilot, NEWEST)
+        keys = footer_keys(pilot)
+        for key in ("escape", "c", "d", "y", "t", "question_mark", "q"):
+            assert key in keys, f"{key} is not in the footer, or cut off"
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_help_screen_at_80_by_24(snap_compare: Snap, app: HtqApp) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -26,7 +26,7 @@ from htq.tui.widgets.server_bar import Connection, Reach
 Clock = Callable[[], float]
 
 #: Table keys worth listing in the help (the rest are DataTable's cell-cursor keys).
-_TABLE_ACTIONS = {"cursor_up", "cursor_down", "page_up", "page_down", "scroll_top", "scroll_bottom"}
+_TABLE_ACTIONS = {"cursor_up", "cursor_down", "page_up", "page_down"}
 
 # Textual's own keys, listed in the help too.
 _NEXT_FIELD = Binding("tab,shift+tab", "focus", "Next/previous field")
@@ -69,7 +69,7 @@ class HtqApp(App[int]):
 
     def reached(self, stats: dict[str, Any] | None = None) -> None:
         """The server answered: say so if it had been lost."""
-        if self.connection.reach in (Reach.OFFLINE, Reach.STORE_DOWN):
+        if self.connection.reach not in (Reach.CONNECTING, Reach.ONLINE):
             self.notify(f"{self.config.url} answers again.", title="Back online", markup=False)
         self.connection = Connection(Reach.ONLINE)
         self._refusal = ""
@@ -79,9 +79,15 @@ class HtqApp(App[int]):
     def failed(self, error: ApiError) -> None:
         """A call failed: the header says how; a toast only when the state changes."""
         if isinstance(error, Unreachable):
-            reach = Reach.OFFLINE
+            connection = Connection(Reach.UNREACHABLE, error.message)
+            title, advice = "Server unreachable", "Start one with `make run` or `htq up`"
         elif error.store_down:
-            reach = Reach.STORE_DOWN
+            connection = Connection(Reach.STORE_DOWN, error.message)
+            title, advice = "Redis unavailable", ""
+        elif error.unauthorized:
+            refused = "token refused" if self.config.token is not None else "token needed"
+            connection = Connection(Reach.UNAUTHORIZED, refused)
+            title, advice = refused.capitalize(), ""
         else:
             if error.message != self._refusal:
                 self._refusal = error.message
@@ -89,19 +95,16 @@ class HtqApp(App[int]):
                     error.message, title="The server refused", severity="error", markup=False
                 )
             return
-        if reach is not self.connection.reach:
-            kept = (
-                "The last data stays on screen"
-                if self.stats is not None
-                else "Start one with `make run` or `htq up`"
-            )
+        if connection.reach is not self.connection.reach:
+            kept = "The last data stays on screen" if self.stats is not None else advice
             self.notify(
-                f"{error.message.rstrip('.')}. {kept}; retrying every {self.config.interval:g} s.",
-                title="Server unreachable" if reach is Reach.OFFLINE else "Redis unavailable",
+                f"{error.message.rstrip('.')}. {kept + '; ' if kept else ''}"
+                f"retrying every {self.config.interval:g} s.",
+                title=title,
                 severity="warning",
                 markup=False,
             )
-        self.connection = Connection(reach, error.message)
+        self.connection = connection
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -19,15 +19,24 @@ from htq.tui.context import HtqContext, context_of
 from htq.tui.curl import curl_command
 from htq.tui.screens.confirm import ConfirmScreen
 
-#: The keys of the actions on one request; each screen places them among its own.
-REQUEST_BINDINGS: list[BindingType] = [
-    Binding("c", "cancel_request", "Cancel", tooltip="Cancel it (a stored response goes too)"),
-    Binding("d", "delete_response", "Delete resp.", tooltip="Delete the stored response"),
-    Binding("y", "copy_curl", "Curl", tooltip="Copy the request as a curl command"),
-    Binding("t", "retry_request", "Retry", show=False, tooltip="Queue a finished request again"),
-    # Not in the footer (the screens refresh by themselves), in the help and palette.
-    Binding("r", "refresh", "Refresh", show=False, tooltip="Ask the server again now"),
-]
+
+def request_bindings(*, footer: bool = True) -> list[BindingType]:
+    """The keys of the actions on one request; each screen places them among its own. Without
+    `footer`, `d` is left out of the footer (the list's is full at 80 columns)."""
+    return [
+        Binding("c", "cancel_request", "Cancel", tooltip="Cancel it (a stored response goes too)"),
+        Binding(
+            "d",
+            "delete_response",
+            "Delete resp.",
+            show=footer,
+            tooltip="Delete the stored response",
+        ),
+        Binding("y", "copy_curl", "Curl", tooltip="Copy the request as a curl command"),
+        Binding("t", "retry_request", "Retry", tooltip="Queue a finished request again"),
+        # Not in the footer (the screens refresh by themselves), in the help and palette.
+        Binding("r", "refresh", "Refresh", show=False, tooltip="Ask the server again now"),
+    ]
 
 
 class RequestScreen(Screen[None]):
@@ -140,8 +149,12 @@ class RequestScreen(Screen[None]):
         except (KeyError, TypeError, ValueError) as exc:
             self.notify(f"Cannot build a curl command: {exc}", severity="error")
             return
-        self.app.copy_to_clipboard(command)
-        self.notify(command, title="Copied as curl", markup=False, timeout=8)
+        self.app.copy_to_clipboard(command.text)
+        note = ""
+        if command.variables:
+            names = ", ".join(f"${name}" for name in command.variables)
+            note = f"\n\nThe server masks credentials: set {names} before running it."
+        self.notify(command.text + note, title="Copied as curl", markup=False, timeout=8)
 
     @staticmethod
     def _confirmed(

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static
 from htq.models import ANSWERED, Status
 from htq.tui import format as fmt
 from htq.tui.api import ApiError
-from htq.tui.screens.base import REQUEST_BINDINGS, RequestScreen
+from htq.tui.screens.base import RequestScreen, request_bindings
 from htq.tui.widgets.server_bar import ServerBar
 
 #: Longest a single long-poll for the response may wait before the status is asked again.
@@ -29,7 +29,7 @@ MAX_WAIT = 5.0
 class DetailScreen(RequestScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "back", "Back", tooltip="Back to the list"),
-        *REQUEST_BINDINGS,
+        *request_bindings(),
     ]
 
     def __init__(self, uuid: str, request: dict[str, Any] | None = None) -> None:
@@ -51,7 +51,7 @@ class DetailScreen(RequestScreen):
             yield Static(id="attempts", classes="attempts")
             yield Static("Response", classes="section")
             yield Static(id="response")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # `?` and the help tell it
 
     def on_mount(self) -> None:
         self.query_one("#detail-body").focus()

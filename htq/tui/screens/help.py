@@ -13,8 +13,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from htq.tui.commands import key_label
-
 _KEY_NAMES = {
     "question_mark": "?",
     "slash": "/",
@@ -31,10 +29,10 @@ Section = tuple[str, Sequence[Binding]]
 
 
 def keys_text(bindings: Sequence[Binding]) -> str:
-    """`↑/k` for every key bound to the same action."""
+    """`↑/k` for every key bound to the same action (all of them: the footer shows one)."""
     names: list[str] = []
     for binding in bindings:
-        for key in key_label(binding).split(","):
+        for key in binding.key.split(","):
             name = _KEY_NAMES.get(key.strip(), key.strip())
             if name not in names:
                 names.append(name)

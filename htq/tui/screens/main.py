@@ -6,7 +6,7 @@ import asyncio
 from functools import partial
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -15,7 +15,7 @@ from textual.worker import Worker
 
 from htq.models import Status
 from htq.tui.api import ApiError, Page
-from htq.tui.screens.base import REQUEST_BINDINGS, RequestScreen
+from htq.tui.screens.base import RequestScreen, request_bindings
 from htq.tui.screens.detail import DetailScreen
 from htq.tui.screens.submit import SubmitScreen
 from htq.tui.widgets.request_table import RequestTable
@@ -42,12 +42,27 @@ def _filter_bindings() -> list[BindingType]:
     ]
 
 
+#: g and G share one place in the footer.
+_ENDS = Binding.Group("First/last", compact=True)
+
+
 class MainScreen(RequestScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", tooltip="Show the request and its response"),
         Binding("n", "submit", "New", tooltip="Queue a new request"),
-        *REQUEST_BINDINGS,
+        *request_bindings(footer=False),
         Binding("slash", "find", "Filter", key_display="/", tooltip="Filter by URL or id text"),
+        Binding(
+            "g,home", "first_row", "First", key_display="g", group=_ENDS, tooltip="The newest shown"
+        ),
+        Binding(
+            "G,end",
+            "last_row",
+            "Last",
+            key_display="G",
+            group=_ENDS,
+            tooltip="The oldest shown",
+        ),
         Binding(
             "escape",
             "clear_find",
@@ -81,22 +96,23 @@ class MainScreen(RequestScreen):
         self.text_filter = ""
         self.loaded: list[dict[str, Any]] = []
         self._pages: list[str | None] = [None]  # cursors of the pages walked into
+        self._firsts = [0]  # how many newer requests each of those pages has before its first
         self._next_page: str | None = None
         self._loader: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield ServerBar(self.htq.config.url)
-        with Horizontal(id="tabs-row"):
-            yield StatusTabs(id="tabs")
-            yield Static(id="list-info")
-        yield Input(
-            placeholder="filter by URL or id text (enter: keep, esc: clear)",
-            id="find",
-            compact=True,
-        )
+        yield StatusTabs(id="tabs")
+        with Horizontal(id="find-row"):
+            yield Input(
+                placeholder="filter by URL or id text (enter: keep, esc: clear)",
+                id="find",
+                compact=True,
+            )
+            yield Static(id="find-info")
         yield RequestTable(id="requests")
         yield Static(id="waiting")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # `?` and the help tell it
 
     @property
     def table(self) -> RequestTable:
@@ -162,7 +178,8 @@ class MainScreen(RequestScreen):
         needle = self.text_filter.lower()
         shown = [item for item in self.loaded if not needle or needle in _haystack(item)]
         self.table.sync(shown, self.htq.clock())
-        self.query_one("#list-info", Static).update(self._describe(len(shown)))
+        self.query_one(StatusTabs).info = self._describe()
+        self.query_one("#find-info", Static).update(_matches(len(shown)))
 
     def _waiting(self, error: ApiError | None) -> None:
         """Before the server ever answered: say how to start one, instead of an empty table."""
@@ -184,18 +201,16 @@ class MainScreen(RequestScreen):
                 f"Trying again every {self.htq.config.interval:g} s..."
             )
 
-    def _describe(self, matching: int) -> str:
-        """`1-200 of 1,011` (the rows of this page among all of this status), and the matches."""
+    def _describe(self) -> str:
+        """`201-400 of 1,011`: where this page is among the requests of its status, once there
+        is more than one page."""
+        if len(self._pages) == 1 and not self._next_page:
+            return ""
         counts = self.query_one(StatusTabs).counts
         total = counts.get(str(self.status_filter) if self.status_filter else "total")
-        first = (len(self._pages) - 1) * PAGE_SIZE + 1
+        first = self._firsts[-1] + 1
         info = f"{first:,}-{first + len(self.loaded) - 1:,}" if self.loaded else "none"
-        if isinstance(total, int):
-            info += f" of {total:,}"
-        if self.text_filter:
-            found = "no match" if not matching else f"{matching:,} match" + "es" * (matching > 1)
-            info = f"{found} · {info}"
-        return info
+        return info + (f" of {total:,}" if isinstance(total, int) else "")
 
     # -- the request actions' hooks ------------------------------------------------------
 
@@ -243,7 +258,7 @@ class MainScreen(RequestScreen):
         if status == self.status_filter and len(self._pages) == 1:
             return
         self.status_filter = status
-        self._pages, self._next_page = [None], None
+        self._pages, self._next_page, self._firsts = [None], None, [0]
         self.loaded = []
         self.show()
         self._load()
@@ -254,20 +269,28 @@ class MainScreen(RequestScreen):
                 self.notify("This is the oldest page.")
                 return
             self._pages.append(self._next_page)
+            self._firsts.append(self._firsts[-1] + len(self.loaded))  # the newest page may grow
         else:
             if len(self._pages) == 1:
                 self.notify("This is the newest page.")
                 return
             self._pages.pop()
+            self._firsts.pop()
         self._next_page = None
         self._load()
+
+    def action_first_row(self) -> None:
+        self.table.action_scroll_top()
+
+    def action_last_row(self) -> None:
+        self.table.action_scroll_bottom()
 
     # -- the URL filter ------------------------------------------------------------------
 
     def action_find(self) -> None:
         find = self.query_one("#find", Input)
-        find.add_class("-active")
-        find.focus()
+        self._show_find(True)
+        self.set_focus(find)
 
     def action_clear_find(self) -> None:
         self._set_text_filter("")
@@ -277,10 +300,29 @@ class MainScreen(RequestScreen):
         with find.prevent(Input.Changed):
             find.value = text
         self.text_filter = text
-        find.set_class(bool(text), "-active")
+        self._show_find(bool(text))
         if not text:
-            self.table.focus()
+            self.set_focus(self.table)
         self.show()
+
+    def _show_find(self, shown: bool) -> None:
+        row = self.query_one("#find-row")
+        row.set_class(shown, "-active")
+        row.display = shown  # now, not once the class has restyled it: `/` then keys at once
+
+    def on_key(self, event: events.Key) -> None:
+        # A terminal delivers `/cancel` typed fast (or pasted) at once, and Textual passes each
+        # key up from the table before it runs the `/` binding: the rest would be lost (or run
+        # as keys). So `/` moves the focus here, and what follows is the filter's text.
+        find = self.query_one("#find", Input)
+        if event.key == "slash" and self.focused is self.table:
+            event.stop()
+            event.prevent_default()
+            self.action_find()
+        elif event.is_printable and event.character and self.focused is find:
+            event.stop()
+            event.prevent_default()
+            find.insert_text_at_cursor(event.character)
 
     @on(Input.Changed, "#find")
     def _find_changed(self, event: Input.Changed) -> None:
@@ -289,11 +331,15 @@ class MainScreen(RequestScreen):
 
     @on(Input.Submitted, "#find")
     def _find_submitted(self, event: Input.Submitted) -> None:
-        event.input.set_class(bool(event.value), "-active")
-        self.table.focus()
+        self._show_find(bool(event.value))
+        self.set_focus(self.table)
 
 
 def _haystack(item: dict[str, Any]) -> str:
     """What `/` searches: the method, URL, uuid and the user's own `id`."""
     fields = (item.get("method"), item.get("url"), item.get("uuid"), item.get("id"))
     return " ".join(str(field) for field in fields if field is not None).lower()
+
+
+def _matches(count: int) -> str:
+    return "no match" if not count else f"{count:,} match" + "es" * (count > 1)

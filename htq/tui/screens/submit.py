@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
 from htq.tui import format as fmt
 from htq.tui.api import ApiError, Unreachable
@@ -64,7 +64,7 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
                     yield Input(placeholder="60", id="timeout", type="number", compact=True)
                     yield Label("Id", classes="inline-hint")
                     yield Input(
-                        placeholder="optional: queuing the same id again cancels this one",
+                        placeholder="optional; queuing it again replaces this one",
                         id="id",
                         compact=True,
                     )
@@ -81,8 +81,10 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
                 yield Label(classes="error", id="delay-error")
                 yield Label(classes="error", id="form-error")
             with Horizontal(id="buttons"):
-                yield Button("Queue (ctrl+s)", id="send", variant="primary")
-                yield Button("Close (esc)", id="abandon")
+                yield Button("Queue (ctrl+s)", id="send", variant="primary", compact=True)
+                yield Button("Close (esc)", id="abandon", compact=True)
+        # Its keys at the bottom, whatever the form's height: the list's would be wrong here.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#url", Input).focus()
@@ -178,10 +180,11 @@ class SubmitScreen(ModalScreen[tuple[str, str] | None]):
         label = self.query_one(f"#{field}-error", Label)
         label.update(Content(message))
         label.add_class("-shown")
-        widget = self.query_one(f"#{field}") if field != "form" else None
-        if widget is not None:
-            widget.focus()
-        self.notify(message, title="Not queued", severity="error", markup=False)
+        # Beside the field, not in a toast: a toast would cover the form.
+        if field == "form":
+            label.scroll_visible()
+        else:
+            self.query_one(f"#{field}").focus()
 
 
 class FieldError(Exception):

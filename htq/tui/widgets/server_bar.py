@@ -17,7 +17,8 @@ class Reach(enum.Enum):
     CONNECTING = "connecting"
     ONLINE = "online"
     STORE_DOWN = "store down"
-    OFFLINE = "offline"
+    UNREACHABLE = "unreachable"
+    UNAUTHORIZED = "unauthorized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +30,15 @@ class Connection:
 _REACH_MARKUP = {
     Reach.CONNECTING: "[$text-muted]◌ connecting…[/]",
     Reach.ONLINE: "[$text-success]● online[/]",
-    Reach.STORE_DOWN: "[$text-warning]● server up, Redis unavailable[/] [$text-muted]· retrying[/]",
-    Reach.OFFLINE: "[$text-error]● unreachable[/] [$text-muted]($detail) · retrying[/]",
+    Reach.STORE_DOWN: "[$text-warning]● Redis unavailable[/] [$text-muted]· retrying[/]",
+    Reach.UNREACHABLE: "[$text-error]● unreachable[/] [$text-muted]($detail) · retrying[/]",
+    Reach.UNAUTHORIZED: "[$text-error]● $detail[/] [$text-muted]· retrying[/]",
 }
 
 
 class ServerBar(Static):
-    """`htq  http://host:port/  ● online   1,234 requests · queue 3 · in flight 2`."""
+    """`htq  http://host:port/  ● online   1,234 requests · queue 3 · in flight 2`, shortened
+    from the right to fit (the counts first: the status tabs show them too)."""
 
     connection: reactive[Connection] = reactive(Connection, always_update=True)
     stats: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
@@ -59,20 +62,20 @@ class ServerBar(Static):
         reach = Content.from_markup(
             _REACH_MARKUP[self.connection.reach], detail=self.connection.detail
         )
-        parts = [
-            Content.from_markup("[b $accent]htq[/]  $url  ", url=self.url),
-            reach,
-        ]
-        if self.stats is not None:
-            parts.append(
-                Content.from_markup(
-                    "   [$text-muted]$total · queue $queue · in flight $flight[/]",
-                    total=_requests(self.stats.get("total", 0)),
-                    queue=f"{self.stats.get('queue_depth', 0):,}",
-                    flight=f"{self.stats.get('in_flight', 0):,}",
-                )
-            )
-        return Content.assemble(*parts)
+        head = Content.assemble(
+            Content.from_markup("[b $accent]htq[/]  $url  ", url=self.url), reach
+        )
+        if self.stats is None:
+            return head
+        queue = f"queue {self.stats.get('queue_depth', 0):,}"
+        queue += f" · in flight {self.stats.get('in_flight', 0):,}"
+        fuller = [f"{_requests(self.stats.get('total', 0))} · {queue}", queue]
+        width = self.content_region.width
+        for counts in fuller:
+            line = Content.assemble(head, Content.styled(f"   {counts}", "$text-muted"))
+            if line.cell_length <= width:
+                return line
+        return head
 
 
 def _requests(count: int) -> str:

@@ -1,4 +1,5 @@
-"""The status filter: `1 all  2 queued  3 pending ...`, each with its count, clickable."""
+"""The status filter: `1 all  2 queued  3 pending ...`, each with its count, clickable; and, at
+the right, where the page is (`201-400 of 1,011`) once there is more than one."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ SHORT_NAMES = {
     "timeout": "t/o",
     "canceled": "canc",
 }
+#: (short names, padding inside a tab, space between tabs), widest first.
+_FORMS = ((False, " ", ""), (True, " ", ""), (True, "", "  "), (True, "", " "))
 
 
 def filter_name(status: Status | None) -> str:
@@ -35,15 +38,22 @@ class StatusTabs(Static):
 
     active: reactive[Status | None] = reactive(None)
     counts: reactive[dict[str, Any]] = reactive(dict, always_update=True)
+    info: reactive[str] = reactive("")
 
     def render(self) -> Content:
-        wide = self._tabs(short=False)
-        return wide if wide.cell_length <= self.size.width else self._tabs(short=True)
+        """The widest form of the tabs that fits with the page info; every tab before the info
+        (it goes when nothing else fits)."""
+        width = self.content_region.width
+        info = Content.styled(f"  {self.info} ", "$text-muted") if self.info else Content("")
+        for shown in (info, Content("")):
+            for short, pad, gap in _FORMS:
+                tabs = self._tabs(short=short, pad=pad, gap=gap)
+                room = width - tabs.cell_length - shown.cell_length
+                if room >= 0:
+                    return Content.assemble(tabs, " " * room, shown)
+        return tabs
 
-    def _tabs(self, *, short: bool) -> Content:
-        """Every tab; `short` names and tighter spacing where the full ones would not fit
-        (at 80 columns, say)."""
-        pad = "" if short else " "
+    def _tabs(self, *, short: bool, pad: str, gap: str) -> Content:
         parts: list[Content | str] = []
         for number, status in enumerate(FILTERS, start=1):
             name = filter_name(status)
@@ -55,7 +65,10 @@ class StatusTabs(Static):
                 (SHORT_NAMES.get(name, name) if short else name,
                  f"ansi_{STATUS_STYLE[status]}" if status else ""),
                 ("" if count is None else f" {count:,}", "$text-muted"),
-                " ",
+                pad,
             ).stylize(f"@click=screen.filter_status('{name}')")  # fmt: skip
-            parts.append(tab.stylize("reverse") if status == self.active else tab)
+            parts += [
+                gap if number > 1 else "",
+                tab.stylize("reverse") if status == self.active else tab,
+            ]
         return Content.assemble(*parts)
