@@ -50,6 +50,11 @@ def masked(resource: dict[str, Any]) -> dict[str, Any]:
 _URL_FIELDS = ("url", "callback", "failure_callback")
 
 
+def mask_url(url: str) -> str:
+    """`url` with its password, if it has one, masked (as every read and log line shows it)."""
+    return _mask_password(url) if _has_password(url) else url
+
+
 def _has_password(url: Any) -> bool:
     return isinstance(url, str) and "@" in url and bool(urlsplit(url).password)
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from htq.delivery import Delivery
+from htq.masking import mask_url
 from htq.models import RequestSpec, Status, now_ms
 from htq.outbound import Outbound, Refused
 from htq.signing import Signer
@@ -202,8 +203,8 @@ class Callbacks:
             self._health.attempt(self._store.put_back_callback, job)
             return
         self._health.call(self._stop, self._store.called_back, job, result)
-        shown = {k: v for k, v in result.items() if k != "url"}  # its URL may hold a password
-        log.debug("[%s] callback: %s", job.uuid, shown)
+        shown = {k: v for k, v in result.items() if k != "url"}
+        log.debug("[%s] callback to %s: %s", job.uuid, mask_url(url), shown)
 
     def _deliver(
         self, transport: httpx.BaseTransport, in_flight: InFlight, job: CallbackJob, url: str
