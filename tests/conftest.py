@@ -12,6 +12,7 @@ import pytest
 from htq.config import StoreConfig, WorkerConfig
 from htq.store import Store
 from htq.worker import Worker
+from tests.support.api import TLS
 from tests.support.redis_server import ValkeyProcess, external_redis_url
 from tests.support.server import ServerThread, server_config_for
 from tests.support.store import delete_namespace
@@ -65,7 +66,7 @@ def server(store_config: StoreConfig, store: Store) -> Iterator[ServerThread]:
 @pytest.fixture
 def api(server: ServerThread) -> Iterator[httpx.Client]:
     """An HTTP client for the server under test; redirects are not followed (the 303 is news)."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=30, verify=TLS) as client:
         yield client
 
 
