@@ -18,8 +18,8 @@ run: $(STAMP)
 
 # In 4 processes (most tests wait on sockets and timers, so 4 keep 2 cores busy), each with its
 # own Valkey; the slowest tests are listed. Bytecode is cached even where the environment says
-# PYTHONDONTWRITEBYTECODE: otherwise each of the 5 pytest processes and every `htq` process
-# they start compiles (and pytest rewrites) hundreds of modules again, seconds of CPU each.
+# PYTHONDONTWRITEBYTECODE: otherwise each of the 5 pytest processes rewrites ~350 plugin modules
+# again (2 s of CPU each), and every `htq` process a test starts compiles htq again.
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 4 --dist worksteal --durations=15
 
 test: $(STAMP)
