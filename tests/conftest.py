@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import hypothesis  # noqa: F401  # see below
+import hypothesis  # see below
 import pytest
 
 from htq.config import StoreConfig, WorkerConfig
@@ -22,6 +22,11 @@ from tests.support.target import Target
 # would otherwise import it first from its pytest plugin's terminal summary, where CPython
 # 3.11.7's ast (pytest rewrites hypothesis's asserts) fails with "AST constructor recursion
 # depth mismatch" after the worker tests, and the run ends in an INTERNALERROR.
+
+# No deadline per example unless a test sets one: `make test` runs 4 processes on 2 cores, where
+# an example kept waiting for a core would fail the test on wall-clock time alone.
+hypothesis.settings.register_profile("htq", deadline=None)
+hypothesis.settings.load_profile("htq")
 
 
 @pytest.fixture(scope="session")
