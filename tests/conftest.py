@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import hypothesis  # noqa: F401  # see below
+import hypothesis  # see below
 import pytest
 
 from htq.config import StoreConfig, WorkerConfig
 from htq.store import Store
 from htq.worker import Worker
+from tests.support.api import TLS
 from tests.support.redis_server import ValkeyProcess, external_redis_url
 from tests.support.server import ServerThread, server_config_for
 from tests.support.store import delete_namespace
@@ -21,6 +22,11 @@ from tests.support.target import Target
 # would otherwise import it first from its pytest plugin's terminal summary, where CPython
 # 3.11.7's ast (pytest rewrites hypothesis's asserts) fails with "AST constructor recursion
 # depth mismatch" after the worker tests, and the run ends in an INTERNALERROR.
+
+# No deadline per example unless a test sets one: `make test` runs 4 processes on 2 cores, where
+# an example kept waiting for a core would fail the test on wall-clock time alone.
+hypothesis.settings.register_profile("htq", deadline=None)
+hypothesis.settings.load_profile("htq")
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +71,7 @@ def server(store_config: StoreConfig, store: Store) -> Iterator[ServerThread]:
 @pytest.fixture
 def api(server: ServerThread) -> Iterator[httpx.Client]:
     """An HTTP client for the server under test; redirects are not followed (the 303 is news)."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=30, verify=TLS) as client:
         yield client
 
 

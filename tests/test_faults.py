@@ -24,6 +24,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -119,6 +120,20 @@ def held_by(store: Store, pid: int) -> dict[str, int]:
     return held
 
 
+def stopped(pid: int, timeout: float) -> bool:
+    """Whether every thread of process `pid` is stopped (state T), within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if all(state in ("T", "t") for state in states):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def freeze_holding(worker: HtqProcess, store: Store, timeout: float = 30) -> set[str]:
     """Stop (SIGSTOP) the worker at a moment it holds requests, each on its first attempt; what
     it holds. With at most one death per request, none can reach `max_attempts` (3) deliveries
@@ -126,7 +141,11 @@ def freeze_holding(worker: HtqProcess, store: Store, timeout: float = 30) -> set
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         worker.signal(signal.SIGSTOP)
-        time.sleep(0.05)  # whatever it had sent to Valkey before it stopped has run by now
+        assert stopped(worker.pid, timeout=10), "SIGSTOP did not stop the worker"
+        # What it wrote to Valkey before it stopped was in Valkey's sockets before this PING:
+        # by the answer to the second, Valkey's event loop has run it.
+        store.redis.ping()
+        store.redis.ping()
         held = held_by(store, worker.pid)
         if held and all(attempts == 1 for attempts in held.values()):
             return set(held)
@@ -158,7 +177,6 @@ def test_a_worker_killed_five_times_loses_nothing(
 
         orphans: set[str] = set()  # what the killed worker held when it died
         for _ in range(KILLS):
-            time.sleep(0.5)  # let the (restarted) worker take its share
             orphans |= freeze_holding(victim, store)
             victim.kill()  # SIGKILL, by PID
             started.append(victim := start_worker(redis, prefix, *worker_options, threads=THREADS))

@@ -41,20 +41,26 @@ def indexed(store: Store, uuid: str) -> list[str]:
 def channel(store: Store) -> Iterator[list[str]]:
     """Messages on the done and cancel channels, as `<channel>:<uuid>`."""
     seen: list[str] = []
-    pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub = store.redis.pubsub()
     pubsub.subscribe(store.keys.done_channel, store.keys.cancel_channel)
+    # Subscribed once Redis confirms both: a message published before then would be missed.
+    confirmed = 0
+    deadline = time.monotonic() + 10
+    while confirmed < 2:
+        assert time.monotonic() < deadline, "Redis did not confirm the subscriptions"
+        message = pubsub.get_message(timeout=1)
+        confirmed += bool(message and message["type"] == "subscribe")
     stop = threading.Event()
 
     def listen() -> None:
         while not stop.is_set():
             message = pubsub.get_message(timeout=0.05)
-            if message:
+            if message and message["type"] == "message":
                 name = "done" if message["channel"].endswith(b":done") else "cancel"
                 seen.append(f"{name}:{message['data'].decode()}")
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
-    time.sleep(0.05)
     yield seen
     stop.set()
     thread.join(2)

@@ -29,6 +29,7 @@ from htq.tui.screens.main import MainScreen
 from htq.tui.screens.submit import SubmitScreen
 from htq.tui.widgets.request_table import RequestTable
 from htq.tui.widgets.server_bar import Reach, ServerBar
+from tests.support.api import TLS
 from tests.support.processes import HtqProcess, start_server, start_worker
 from tests.support.redis_server import free_port
 from tests.support.target import Target
@@ -79,7 +80,7 @@ def tag() -> str:
 
 def queue(server: HtqProcess, **fields: Any) -> str:
     """Queue a request through the API, as a script would; returns its uuid."""
-    answer = httpx.post(server.url or "", json=fields, follow_redirects=False)
+    answer = httpx.post(server.url or "", json=fields, follow_redirects=False, verify=TLS)
     assert answer.status_code == 303, answer.text
     return answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
 

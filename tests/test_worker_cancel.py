@@ -7,6 +7,7 @@ import logging
 import socket
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -48,18 +49,34 @@ def test_cancel_interrupts_a_connect_that_hangs(
         server = stack.enter_context(socket.socket())
         server.bind(("127.0.0.1", 0))
         server.listen(0)
+        fillers = set()
         for _ in range(3):
             filler = stack.enter_context(socket.socket())
             filler.setblocking(False)
             filler.connect_ex(server.getsockname())
-        uuid = enqueue(store, url=f"http://127.0.0.1:{server.getsockname()[1]}/")
+            fillers.add(filler.getsockname()[1])
+        port = server.getsockname()[1]
+        uuid = enqueue(store, url=f"http://127.0.0.1:{port}/")
         assert wait_for_status(store, uuid, frozenset({Status.PENDING})) is Status.PENDING
-        time.sleep(0.2)  # connecting by now
+        assert connecting(port, besides=fillers), "the worker never started its connect"
         canceled_at = time.time()
         store.cancel(uuid)
         record = wait_for_record(caplog, f"[{uuid}] canceled", timeout=5)
         assert record is not None and record.created - canceled_at < 1.0
     assert store.status(uuid) is Status.CANCELED and store.response(uuid).resource is None
+
+
+def connecting(port: int, besides: set[int], timeout: float = 10) -> bool:
+    """Whether a socket on this host, other than those on the ports `besides`, is waiting in its
+    connect to 127.0.0.1:`port` (SYN_SENT, from /proc/net/tcp) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            local, remote, state = (field.rsplit(":", 1)[-1] for field in line.split()[1:4])
+            if state == "02" and int(remote, 16) == port and int(local, 16) not in besides:
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def test_cancel_racing_completion_settles_one_way(

@@ -22,6 +22,7 @@ from htq.config import StoreConfig, WorkerConfig
 from htq.models import Status
 from htq.store import Store
 from htq.worker import Worker
+from tests.support.logs import wait_for_record
 from tests.support.redis_server import ValkeyProcess, free_port
 from tests.support.server import ServerThread, server_config_for
 from tests.support.store import answer_of, attempts, done, enqueue
@@ -146,7 +147,9 @@ def test_a_result_waits_in_memory_while_redis_is_away(
             uuid = enqueue(store, url=f"{target.url}/delay/1")
             assert target.wait_for_request("/delay/1", 5) is not None
             valkey.stop()
-            time.sleep(1.5)  # the response arrives meanwhile, and cannot be stored
+            # The response arrives meanwhile, and cannot be stored.
+            assert target.wait_for_answer("/delay/1", 10) is not None
+            assert wait_for_record(caplog, "unreachable; retrying", 10) is not None
             valkey.start()
             assert done(store, uuid) is Status.SUCCESS
         assert attempts(store, uuid) == 1

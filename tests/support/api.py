@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,10 @@ from htq.models import Status, now_ms, response_resource
 from htq.store import Store
 
 TUTORIAL_URL = "http://httpbin.org/ip"
+
+# One TLS context for the tests' clients (`verify=TLS`): a client made without one loads the CA
+# bundle again, ~20 ms of CPU each (seconds in a loop), though the tests speak plain HTTP.
+TLS = ssl.create_default_context()
 
 
 def post(

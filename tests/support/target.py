@@ -129,6 +129,7 @@ class Target:
         self.deletes: list[Recorded] = []
         self.disconnects: list[tuple[str, float]] = []
         self.spoiled: list[str] = []  # paths whose connection /hangup or /trailing spoiled
+        self.answered: list[str] = []  # paths whose whole answer was written to the client
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -189,6 +190,10 @@ class Target:
     def wait_for_spoiled(self, path: str, timeout: float) -> str | None:
         """`path` once /hangup closed its connection or /trailing sent its extra bytes."""
         return self._wait(lambda: next((p for p in self.spoiled if p == path), None), timeout)
+
+    def wait_for_answer(self, path: str, timeout: float) -> str | None:
+        """`path` once an answer to it (status, headers and body) has been written."""
+        return self._wait(lambda: next((p for p in self.answered if p == path), None), timeout)
 
     def wait_for_disconnect(self, timeout: float, path: str | None = None) -> float | None:
         """Monotonic time the first client (for `path`, if given) went away mid-request."""
@@ -444,3 +449,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD" and code not in (204, 304):
             self.wfile.write(body)
+        self.owner._record(urlsplit(self.path).path, self.owner.answered)
