@@ -1,10 +1,13 @@
 """Targets that attack the worker: compression bombs, stacked or unknown encodings, a head
-trickled a byte at a time, a cancel racing a retry. Memory and time stay bounded."""
+trickled a byte at a time, a name server that never answers, a cancel racing a retry. Memory
+and time stay bounded."""
 
 from __future__ import annotations
 
 import base64
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,11 +15,15 @@ from typing import Any
 
 import pytest
 
-from htq.config import StoreConfig, WorkerConfig
-from htq.models import Status
-from htq.store import Store
+from htq.config import OutboundConfig, StoreConfig, WorkerConfig
+from htq.models import RequestSpec, Status, validate_request
+from htq.outbound import Outbound
+from htq.store import Claim, Store
 from htq.worker import Worker
-from htq.worker._exchange import DELETE_TIMEOUT
+from htq.worker._exchange import DELETE_TIMEOUT, send
+from htq.worker._in_flight import InFlight, Interrupt
+from htq.worker._resolver import Addresses, Resolver
+from htq.worker._transport import InterruptibleTransport
 from tests.support.processes import HtqProcess, start_worker
 from tests.support.store import attempts, done, enqueue, wait_for_status
 from tests.support.target import Target, encoded, text_bytes
@@ -129,6 +136,88 @@ def test_a_trickled_delete_frees_the_thread_at_its_deadline(
     print(f"trickled DELETE held the thread {held:.2f} s (deadline {DELETE_TIMEOUT:g} s)")
     assert DELETE_TIMEOUT - 0.5 <= held < DELETE_TIMEOUT + 1.0
     assert done(store, after) is Status.SUCCESS
+
+
+# -- time: a name server that never answers ------------------------------------------------------
+
+
+class SlowResolver:
+    """Looks names up as a name server that answers only when told to (never, in a test)."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> Addresses:
+        self.asked.append(host)
+        self.answer.wait(60)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+
+@pytest.fixture
+def slow_dns() -> Iterator[SlowResolver]:
+    slow = SlowResolver()
+    yield slow
+    slow.answer.set()
+
+
+def sending(
+    in_flight: InFlight, resolver: Resolver, spec: RequestSpec, after: Any = None
+) -> tuple[dict[str, Any], float]:
+    """`spec` sent as a sender thread sends it (held to its timeout, interruptible); `after`
+    is called in another thread once sending began. The response and the seconds it took."""
+    outbound = Outbound.of(OutboundConfig(), "redis://127.0.0.1:1")
+    claim = Claim("u", "token", 1, spec)
+    with InterruptibleTransport(
+        in_flight, trust_env=False, outbound=outbound, resolver=resolver
+    ) as transport:
+        started = time.monotonic()
+        in_flight.begin(claim, spec.timeout)
+        if after is not None:
+            threading.Thread(target=after, daemon=True).start()
+        try:
+            response = send(transport, spec, claim.uuid, 1024)
+        finally:
+            in_flight.sent()
+            in_flight.release()
+    return response, time.monotonic() - started
+
+
+def test_a_name_that_never_resolves_ends_at_the_deadline_or_a_cancel(
+    target: Target, slow_dns: SlowResolver
+) -> None:
+    """getaddrinfo cannot be interrupted: the lookup runs in the resolver's own threads and the
+    sender waits for it as for a socket, to the request's deadline or an interrupt."""
+    resolver = Resolver(slow_dns, threads=2)
+    slow = validate_request({"url": f"http://slow.test:{target.port}/ip", "timeout": 1})
+    response, took = sending(InFlight(), resolver, slow)
+    print(f"a lookup never answered held the thread {took:.2f} s (timeout 1 s)")
+    assert response["status"] == "timeout" and 0.9 <= took < 1.5, (response, took)
+
+    in_flight, canceled = InFlight(), 0.0
+
+    def cancel() -> None:
+        nonlocal canceled
+        if wait_for(lambda: len(slow_dns.asked) == 2):  # the sender waits for its lookup
+            canceled = time.monotonic()
+            in_flight.interrupt(Interrupt.CANCELED)
+
+    response, _ = sending(in_flight, resolver, replace(slow, timeout=30.0), after=cancel)
+    took = time.monotonic() - canceled
+    print(f"a cancel ended the wait for a lookup in {took * 1000:.0f} ms")
+    assert response["status"] == "error" and "interrupted (canceled)" in response["message"]
+    assert canceled and took < 1.0, took
+
+    # Both lookup threads are held: a literal address needs none and is sent at once; a name
+    # waits its turn until its deadline, and its lookup, canceled, never runs.
+    response, took = sending(InFlight(), resolver, replace(slow, url=f"{target.url}/ip"))
+    assert response["status"] == "success" and took < 1.0, (response, took)
+    response, _ = sending(InFlight(), resolver, replace(slow, timeout=0.3))
+    assert response["status"] == "timeout"
+    slow_dns.answer.set()
+    with pytest.raises(socket.gaierror):
+        resolver.lookup("after.test", 80).result(timeout=5)
+    assert slow_dns.asked == ["slow.test", "slow.test", "after.test"]
 
 
 # -- memory: a real worker process ---------------------------------------------------------------
