@@ -118,7 +118,7 @@ def send(
         with open_request(
             transport, spec.method, spec.url, headers, body, spec.timeout
         ) as response:
-            raw, truncated, encoded = read_body(response, max_bytes, _accepted(headers))
+            raw, truncated, encoded = read_body(response, max_bytes, headers)
     except httpx.TimeoutException:
         return outcome(uuid, Status.TIMEOUT, started, timeout_message(spec))
     except Exception as exc:  # a request that cannot be sent is its own `error`, not a crash
@@ -208,14 +208,8 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc.__cause__, Refused | OutboundRefused)
 
 
-def _accepted(headers: dict[str, str]) -> set[str]:
-    """The codings the request's own Accept-Encoding names (none unless it set one)."""
-    value = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
-    return {c.split(";")[0].strip().lower() for c in value.split(",")} - {""}
-
-
 def encode_body(
-    raw: bytes, content_type: str | None, *, truncated: bool, binary: bool = False
+    raw: bytes | bytearray, content_type: str | None, *, truncated: bool, binary: bool = False
 ) -> tuple[str, str | None]:
     """Text as is (decoded by its charset, UTF-8 by default); anything else (or `binary`)
     base64.
@@ -229,12 +223,26 @@ def encode_body(
         return base64.b64encode(raw).decode("ascii"), "base64"
     charset = _charset(content_type) or "utf-8"
     try:
-        text = codecs.getincrementaldecoder(charset)().decode(raw, final=not truncated)
+        text = _decoded(raw, charset, truncated)
     except (LookupError, ValueError, TypeError):  # unknown charset, or not in that charset
         text = None
     if not isinstance(text, str) or _escapes_to_more_than_double(text):
         return base64.b64encode(raw).decode("ascii"), "base64"
     return text, None
+
+
+def _decoded(raw: bytes | bytearray, charset: str, truncated: bool) -> Any:
+    """`raw` decoded (a str, or what a codec that is no charset returns); a cut body may end
+    inside a character: that one is dropped.
+
+    Never through a copy of `raw` first, where it can be helped: the incremental decoders of
+    UTF-8 (16, 32) copy a bytearray they are given.
+    """
+    if not truncated:
+        return raw.decode(charset)
+    if codecs.lookup(charset).name == "utf-8":
+        return codecs.utf_8_decode(raw, "strict", False)[0]
+    return codecs.getincrementaldecoder(charset)().decode(raw, final=False)
 
 
 def _escapes_to_more_than_double(text: str) -> bool:
