@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import sys
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from htq.outbound import Outbound
 from htq.store import Claim, Store
 from htq.worker import Worker
 from htq.worker._body import read_body
-from htq.worker._exchange import DELETE_TIMEOUT, open_request, send
+from htq.worker._exchange import DELETE_TIMEOUT, open_request, send, send_delete
 from htq.worker._in_flight import InFlight, Interrupt
 from htq.worker._resolver import Addresses, Resolver
 from htq.worker._transport import InterruptibleTransport
@@ -73,14 +75,16 @@ def test_a_bomb_is_decoded_within_the_cap_and_a_step(target: Target, coding: str
     a chunk decoded whole beside it: before, 2.1 to 2.3 MiB."""
     url = f"{target.url}/encoded/{coding}/{GiB}?fill=zeros"
     encoded(coding, GiB, "zeros")  # built before measuring
-    with InterruptibleTransport(InFlight(), trust_env=False, outbound=guard()) as transport:
-        with open_request(transport, "GET", url, {}, None, 20) as response:
-            tracemalloc.start()
-            try:
-                body, truncated, _ = read_body(response, MiB)
-                _, peak = tracemalloc.get_traced_memory()
-            finally:
-                tracemalloc.stop()
+    with (
+        InterruptibleTransport(InFlight(), trust_env=False, outbound=guard()) as transport,
+        open_request(transport, "GET", url, {}, None, 20) as response,
+    ):
+        tracemalloc.start()
+        try:
+            body, truncated, _ = read_body(response, MiB)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     print(f"{coding} bomb read with a peak of {peak / MiB:.2f} MiB (cap 1 MiB)")
     assert truncated and body == bytes(MiB)
     assert peak < MiB * 7 // 4, peak
@@ -243,6 +247,43 @@ def test_a_name_that_never_resolves_ends_at_the_deadline_or_a_cancel(
     with pytest.raises(socket.gaierror):
         resolver.lookup("after.test", 80).result(timeout=5)
     assert slow_dns.asked == ["slow.test", "slow.test", "after.test"]
+
+
+# -- the hot path: what a request does not pay for ------------------------------------------------
+
+
+def called(work: Any) -> set[str]:
+    """The functions (qualified names) that `work()` calls on this thread."""
+    names: set[str] = set()
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            names.add(frame.f_code.co_qualname)
+
+    sys.setprofile(profile)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return names
+
+
+def test_a_send_pays_only_for_what_it_uses(target: Target) -> None:
+    """Sending is held to its deadline by `begin` alone (no `within` block, as the DELETE after
+    a cancel needs); the request's Accept-Encoding is read only for an encoding htq keeps."""
+    in_flight = InFlight()
+    spec = validate_request({"url": f"{target.url}/encoded/gzip/1000", "timeout": 5})
+    with InterruptibleTransport(in_flight, trust_env=False, outbound=guard()) as transport:
+        in_flight.begin(Claim("u", "token", 1, spec), spec.timeout)
+        sent = called(lambda: send(transport, spec, "u", 1024))
+        kept = replace(spec, url=f"{target.url}/encoded/br/1000", headers={"Accept-Encoding": "br"})
+        sent_br = called(lambda: send(transport, kept, "u", 1024))
+        in_flight.sent()
+        in_flight.release()
+        deleted = called(lambda: send_delete(transport, spec, "u"))
+    assert "send" in sent and "InFlight.within" not in sent and "_accepted" not in sent
+    assert "_accepted" in sent_br
+    assert "InFlight.within" in deleted
 
 
 # -- memory: a real worker process ---------------------------------------------------------------

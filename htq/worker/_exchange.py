@@ -87,12 +87,18 @@ def open_request(
         content=content,
         extensions={"timeout": httpx.Timeout(timeout).as_dict()},
     )
-    with contextlib.ExitStack() as stack:
-        if isinstance(transport, InterruptibleTransport):
-            stack.enter_context(transport.in_flight.within(timeout))
+    # While sending, the whole exchange is already held to the request's deadline (begin).
+    held = (
+        transport.in_flight.within(timeout)
+        if isinstance(transport, InterruptibleTransport) and not transport.in_flight.sending
+        else contextlib.nullcontext()
+    )
+    with held:
         response = transport.handle_request(request)
-        stack.callback(response.close)
-        yield response
+        try:
+            yield response
+        finally:
+            response.close()
 
 
 def send(
