@@ -5,6 +5,7 @@ and time stay bounded."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import sys
@@ -17,6 +18,8 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from htq.config import OutboundConfig, StoreConfig, WorkerConfig
 from htq.models import RequestSpec, Status, validate_request
@@ -24,7 +27,13 @@ from htq.outbound import Outbound
 from htq.store import Claim, Store
 from htq.worker import Worker
 from htq.worker._body import read_body
-from htq.worker._exchange import DELETE_TIMEOUT, open_request, send, send_delete
+from htq.worker._exchange import (
+    DELETE_TIMEOUT,
+    _escapes_to_more_than_double,
+    open_request,
+    send,
+    send_delete,
+)
 from htq.worker._in_flight import InFlight, Interrupt
 from htq.worker._resolver import Addresses, Resolver
 from htq.worker._transport import InterruptibleTransport
@@ -134,6 +143,46 @@ def test_a_corrupt_compressed_body_is_an_error(
     uuid = enqueue(store, url=f"{target.url}/encoded/identity/1000?label=gzip")
     response = stored(store, uuid, Status.ERROR)
     assert response["message"].startswith("Could not decode the gzip body: ")
+
+
+# -- text that JSON would store more than twice as large (stored base64) --------------------------
+
+
+def json_size(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2  # not the quotes
+
+
+DECODED = st.characters(exclude_categories=["Cs"])  # a decoder makes no lone surrogate
+ESCAPED_OR_NOT = st.sampled_from(list('\x00\x01\x07\x08\t\n\x0b\x0c\r\x1f"\\ a\x7fé€😀'))
+
+
+@settings(derandomize=True, max_examples=300)
+@given(st.text(st.one_of(ESCAPED_OR_NOT, DECODED)), st.integers(1, 70_000))
+@example("\x00", 1).via("a NUL is 6 bytes for 1")
+@example("\x00" + "a" * 4, 1).via("exactly twice: not more")
+def test_more_than_double_is_what_json_writes(text: str, repeat: int) -> None:
+    for body in (text, text * (repeat // max(len(text), 1))):  # the second, over many slices
+        double = 2 * len(body.encode())
+        assert _escapes_to_more_than_double(body) is (json_size(body) > double), body[:40]
+
+
+def test_measuring_a_text_body_costs_less_than_writing_its_json() -> None:
+    """1 MiB of ASCII with one control character: measured in one pass of each slice (before,
+    34 passes over the text: 12 ms, against 1.3 ms for json.dumps)."""
+    text = "a" * MiB + "\x01"
+
+    def fastest(work: Any) -> float:
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            work()
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    measured = fastest(lambda: _escapes_to_more_than_double(text))
+    written = fastest(lambda: json.dumps(text, ensure_ascii=False))
+    print(f"1 MiB measured in {measured * 1000:.2f} ms, written as JSON in {written * 1000:.2f} ms")
+    assert measured < written, (measured, written)
 
 
 # -- time: a target that trickles -------------------------------------------------------------

@@ -6,7 +6,6 @@ import base64
 import codecs
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -48,10 +47,11 @@ _DEFAULT_HEADERS = {
     "Connection": "keep-alive",
     "User-Agent": USER_AGENT,
 }
-# Characters JSON writes as a six-byte \u escape (the rest of C0 has two-byte ones: \n, \t...).
-_SIX_BYTE_ESCAPES = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
-_SIX_BYTE = "".join(chr(c) for c in range(0x20) if _SIX_BYTE_ESCAPES.match(chr(c)))
-_TWO_BYTE = '"\\\b\t\n\f\r'
+# What JSON escapes, as UTF-8 bytes: C0 controls (six-byte \u00XX escapes, but for these
+# two-byte ones) and the two-byte \" and \\. UTF-8 holds them only as themselves.
+_TWO_BYTE = b'"\\\b\t\n\f\r'
+_NOT_ESCAPED = bytes(sorted(set(range(256)) - set(range(0x20)) - set(_TWO_BYTE)))
+_SLICE = 1 << 16  # characters measured at a time (their UTF-8 is a temporary copy)
 # Headers of the original request that would lie about the DELETE's (empty) body. POST /
 # refuses them now; requests queued by htq 0.2 may still carry them.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -254,14 +254,15 @@ def _decoded(raw: bytes | bytearray, charset: str, truncated: bool) -> Any:
 def _escapes_to_more_than_double(text: str) -> bool:
     """True if `text`, stored as JSON (UTF-8), would take more than twice its UTF-8 size.
 
-    Only control characters (other than the two-byte escapes) can do that, so text without any
-    is not measured; the escapes are counted, not written (that would take six times the body).
+    Only control characters (other than the two-byte escapes) can do that. The escapes are
+    counted, not written (that would take six times the body), in one pass over each slice.
     """
-    if _SIX_BYTE_ESCAPES.search(text) is None:
-        return False
-    size = len(text.encode())
-    six = sum(text.count(c) for c in _SIX_BYTE)
-    two = sum(text.count(c) for c in _TWO_BYTE)
+    size = six = two = 0
+    for start in range(0, len(text), _SLICE):
+        data = text[start : start + _SLICE].encode()
+        escaped = data.translate(None, _NOT_ESCAPED)
+        slice_six = len(escaped.translate(None, _TWO_BYTE))
+        size, six, two = size + len(data), six + slice_six, two + len(escaped) - slice_six
     return size + 5 * six + two > 2 * size
 
 
