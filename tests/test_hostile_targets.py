@@ -17,6 +17,7 @@ from dataclasses import replace
 from types import FrameType
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from htq.worker._exchange import (
     DELETE_TIMEOUT,
     _escapes_to_more_than_double,
     open_request,
+    refused_by_guard,
     send,
     send_delete,
 )
@@ -333,6 +335,22 @@ def test_a_send_pays_only_for_what_it_uses(target: Target) -> None:
     assert "send" in sent and "InFlight.within" not in sent and "_accepted" not in sent
     assert "_accepted" in sent_br
     assert "InFlight.within" in deleted
+
+
+def test_a_refusal_by_the_guard_is_told_from_a_failure_to_connect(target: Target) -> None:
+    """Final (not tried again), for a request or a callback, by name or by address."""
+    closed = Target().start()
+    closed.stop()
+    refusing = Outbound.of(OutboundConfig(deny=("refused.test", "127.0.0.2")), "redis://x:1")
+    with InterruptibleTransport(InFlight(), trust_env=False, outbound=refusing) as transport:
+        for url, refused in [
+            ("http://refused.test/", True),
+            (f"http://127.0.0.2:{target.port}/", True),
+            (f"{closed.url}/", False),
+        ]:
+            with pytest.raises(httpx.ConnectError) as raised:
+                transport.handle_request(httpx.Request("GET", url))
+            assert refused_by_guard(raised.value) is refused, (url, raised.value)
 
 
 # -- memory: a real worker process ---------------------------------------------------------------

@@ -191,7 +191,7 @@ def describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return "Timed out."  # the detail is the kernel's "[Errno 11] Resource temporarily..."
-    if isinstance(exc, httpx.ConnectError) and _refused(exc):
+    if isinstance(exc, httpx.ConnectError) and refused_by_guard(exc):
         return f"Refused by htq's outbound guard: {detail}"
     if isinstance(exc, httpx.ConnectError):
         return f"Could not connect: {detail}"
@@ -210,7 +210,8 @@ def _lower(headers: dict[str, str]) -> set[str]:
     return {name.lower() for name in headers}
 
 
-def _refused(exc: BaseException) -> bool:
+def refused_by_guard(exc: BaseException) -> bool:
+    """True if `exc` is a refusal by the outbound guard (final: trying again is refused again)."""
     return isinstance(exc.__cause__, Refused | OutboundRefused)
 
 
