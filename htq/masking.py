@@ -13,9 +13,11 @@ SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
 )
 MASK = "********"
-# `scheme://user:password@` in any text; greedy up to the last `@` of the authority, as
-# urlsplit reads a password that holds one.
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s'\"]*):[^/?#\s'\"]*@")
+# `scheme://` and an authority holding a `@`, in any text: greedy up to the authority's last
+# `@`, as urlsplit reads a password that holds one. Any character but those that end an
+# authority: a quote is valid in a password (and httpx sends it).
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@")
+_FORMATTER = logging.Formatter()
 
 
 def masked(resource: dict[str, Any]) -> dict[str, Any]:
@@ -65,14 +67,34 @@ def _mask_password(url: str) -> str:
     return parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}").geturl()
 
 
+def mask_text(text: str) -> str:
+    """`text` with the password of every URL in it masked."""
+    return _AUTHORITY.sub(_masked_authority, text) if "@" in text else text
+
+
+def _masked_authority(match: re.Match[str]) -> str:
+    """`scheme://user:password@` as `scheme://user:********@` (read as urlsplit reads it)."""
+    scheme, _, userinfo = match.group()[:-1].partition("://")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}:{MASK}@" if colon else match.group()
+
+
 class MaskPasswords(logging.Filter):
-    """Log records with the passwords of the URLs they mention masked (a logger's filter: it
-    holds wherever the records are sent)."""
+    """Log records with the passwords of the URLs they mention masked, in the message and in
+    the traceback of an exception (a logger's filter: it holds wherever the records go)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "@" in message:
-            shown = _USERINFO.sub(rf"\1:{MASK}@", message)
-            if shown != message:
-                record.msg, record.args = shown, ()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: the handler reports it, not the caller
+            return True
+        shown = mask_text(message)
+        if shown != message:
+            record.msg, record.args = shown, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)  # as format() would
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True

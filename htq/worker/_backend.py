@@ -21,6 +21,7 @@ import httpcore
 from htq._sockets import bound
 from htq.outbound import Outbound, Refused
 from htq.worker._in_flight import InFlight
+from htq.worker._resolver import Resolver, shared
 
 _Info = TypeVar("_Info", bound=tuple[Any, ...])  # one of getaddrinfo's answers
 SocketOption = (
@@ -129,11 +130,18 @@ class InterruptibleStream(httpcore.NetworkStream):
 class InterruptibleBackend(httpcore.NetworkBackend):
     """Opens TCP connections whose sockets belong to `in_flight` from before they connect,
     only to addresses `outbound` permits (the address checked is the address connected to:
-    no second lookup that a rebinding DNS could answer otherwise)."""
+    no second lookup that a rebinding DNS could answer otherwise).
 
-    def __init__(self, in_flight: InFlight, outbound: Outbound | None) -> None:
+    A name is looked up by `resolver` (the process's shared one by default) while the thread
+    waits as for a socket: to the deadline, and no longer once interrupted.
+    """
+
+    def __init__(
+        self, in_flight: InFlight, outbound: Outbound | None, resolver: Resolver | None = None
+    ) -> None:
         self._in_flight = in_flight
         self._outbound = outbound
+        self._resolver = resolver
 
     def connect_tcp(
         self,
@@ -144,7 +152,7 @@ class InterruptibleBackend(httpcore.NetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = self._resolve(host, port, timeout)
         except OSError as exc:
             raise httpcore.ConnectError(exc) from exc
         if self._outbound is not None:
@@ -170,6 +178,16 @@ class InterruptibleBackend(httpcore.NetworkBackend):
         if isinstance(error, TimeoutError):
             raise httpcore.ConnectTimeout(error) from error
         raise httpcore.ConnectError(error) from error
+
+    def _resolve(self, host: str, port: int, timeout: float | None) -> list[Any]:
+        try:  # an address (no lookup: at once, as before, and no thread to hand it to)
+            return socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        except socket.gaierror:
+            pass
+        resolver = self._resolver or shared()
+        return self._in_flight.wait(resolver.lookup(host, port), timeout)
 
     def _permitted(self, host: str, port: int, addresses: list[_Info]) -> list[_Info]:
         assert self._outbound is not None

@@ -6,7 +6,6 @@ import base64
 import codecs
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -48,10 +47,11 @@ _DEFAULT_HEADERS = {
     "Connection": "keep-alive",
     "User-Agent": USER_AGENT,
 }
-# Characters JSON writes as a six-byte \u escape (the rest of C0 has two-byte ones: \n, \t...).
-_SIX_BYTE_ESCAPES = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
-_SIX_BYTE = "".join(chr(c) for c in range(0x20) if _SIX_BYTE_ESCAPES.match(chr(c)))
-_TWO_BYTE = '"\\\b\t\n\f\r'
+# What JSON escapes, as UTF-8 bytes: C0 controls (six-byte \u00XX escapes, but for these
+# two-byte ones) and the two-byte \" and \\. UTF-8 holds them only as themselves.
+_TWO_BYTE = b'"\\\b\t\n\f\r'
+_NOT_ESCAPED = bytes(sorted(set(range(256)) - set(range(0x20)) - set(_TWO_BYTE)))
+_SLICE = 1 << 16  # characters measured at a time (their UTF-8 is a temporary copy)
 # Headers of the original request that would lie about the DELETE's (empty) body. POST /
 # refuses them now; requests queued by htq 0.2 may still carry them.
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
@@ -87,12 +87,18 @@ def open_request(
         content=content,
         extensions={"timeout": httpx.Timeout(timeout).as_dict()},
     )
-    with contextlib.ExitStack() as stack:
-        if isinstance(transport, InterruptibleTransport):
-            stack.enter_context(transport.in_flight.within(timeout))
+    # While sending, the whole exchange is already held to the request's deadline (begin).
+    held = (
+        transport.in_flight.within(timeout)
+        if isinstance(transport, InterruptibleTransport) and not transport.in_flight.sending
+        else contextlib.nullcontext()
+    )
+    with held:
         response = transport.handle_request(request)
-        stack.callback(response.close)
-        yield response
+        try:
+            yield response
+        finally:
+            response.close()
 
 
 def send(
@@ -118,7 +124,7 @@ def send(
         with open_request(
             transport, spec.method, spec.url, headers, body, spec.timeout
         ) as response:
-            raw, truncated, encoded = read_body(response, max_bytes, _accepted(headers))
+            raw, truncated, encoded = read_body(response, max_bytes, headers)
     except httpx.TimeoutException:
         return outcome(uuid, Status.TIMEOUT, started, timeout_message(spec))
     except Exception as exc:  # a request that cannot be sent is its own `error`, not a crash
@@ -185,7 +191,7 @@ def describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return "Timed out."  # the detail is the kernel's "[Errno 11] Resource temporarily..."
-    if isinstance(exc, httpx.ConnectError) and _refused(exc):
+    if isinstance(exc, httpx.ConnectError) and refused_by_guard(exc):
         return f"Refused by htq's outbound guard: {detail}"
     if isinstance(exc, httpx.ConnectError):
         return f"Could not connect: {detail}"
@@ -204,18 +210,13 @@ def _lower(headers: dict[str, str]) -> set[str]:
     return {name.lower() for name in headers}
 
 
-def _refused(exc: BaseException) -> bool:
+def refused_by_guard(exc: BaseException) -> bool:
+    """True if `exc` is a refusal by the outbound guard (final: trying again is refused again)."""
     return isinstance(exc.__cause__, Refused | OutboundRefused)
 
 
-def _accepted(headers: dict[str, str]) -> set[str]:
-    """The codings the request's own Accept-Encoding names (none unless it set one)."""
-    value = next((v for k, v in headers.items() if k.lower() == "accept-encoding"), "")
-    return {c.split(";")[0].strip().lower() for c in value.split(",")} - {""}
-
-
 def encode_body(
-    raw: bytes, content_type: str | None, *, truncated: bool, binary: bool = False
+    raw: bytes | bytearray, content_type: str | None, *, truncated: bool, binary: bool = False
 ) -> tuple[str, str | None]:
     """Text as is (decoded by its charset, UTF-8 by default); anything else (or `binary`)
     base64.
@@ -229,7 +230,7 @@ def encode_body(
         return base64.b64encode(raw).decode("ascii"), "base64"
     charset = _charset(content_type) or "utf-8"
     try:
-        text = codecs.getincrementaldecoder(charset)().decode(raw, final=not truncated)
+        text = _decoded(raw, charset, truncated)
     except (LookupError, ValueError, TypeError):  # unknown charset, or not in that charset
         text = None
     if not isinstance(text, str) or _escapes_to_more_than_double(text):
@@ -237,17 +238,32 @@ def encode_body(
     return text, None
 
 
+def _decoded(raw: bytes | bytearray, charset: str, truncated: bool) -> Any:
+    """`raw` decoded (a str, or what a codec that is no charset returns); a cut body may end
+    inside a character: that one is dropped.
+
+    Never through a copy of `raw` first, where it can be helped: the incremental decoders of
+    UTF-8 (16, 32) copy a bytearray they are given.
+    """
+    if not truncated:
+        return raw.decode(charset)
+    if codecs.lookup(charset).name == "utf-8":
+        return codecs.utf_8_decode(raw, "strict", False)[0]
+    return codecs.getincrementaldecoder(charset)().decode(raw, final=False)
+
+
 def _escapes_to_more_than_double(text: str) -> bool:
     """True if `text`, stored as JSON (UTF-8), would take more than twice its UTF-8 size.
 
-    Only control characters (other than the two-byte escapes) can do that, so text without any
-    is not measured; the escapes are counted, not written (that would take six times the body).
+    Only control characters (other than the two-byte escapes) can do that. The escapes are
+    counted, not written (that would take six times the body), in one pass over each slice.
     """
-    if _SIX_BYTE_ESCAPES.search(text) is None:
-        return False
-    size = len(text.encode())
-    six = sum(text.count(c) for c in _SIX_BYTE)
-    two = sum(text.count(c) for c in _TWO_BYTE)
+    size = six = two = 0
+    for start in range(0, len(text), _SLICE):
+        data = text[start : start + _SLICE].encode()
+        escaped = data.translate(None, _NOT_ESCAPED)
+        slice_six = len(escaped.translate(None, _TWO_BYTE))
+        size, six, two = size + len(data), six + slice_six, two + len(escaped) - slice_six
     return size + 5 * six + two > 2 * size
 
 

@@ -9,10 +9,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import TypeVar
 
 import httpcore
 
 from htq.store import Claim
+
+_T = TypeVar("_T")
 
 
 class Interrupt(enum.IntEnum):
@@ -35,6 +39,9 @@ class InFlight:
     The claim stays held after sending, until the result is stored, so heartbeats keep
     renewing it while Redis is away.
 
+    `wait(future, timeout)` holds work done in another thread (a name's lookup) the same way:
+    to the deadline, and ended at once by an interrupt.
+
     `within(seconds)` holds every socket operation of the thread in its block to one deadline
     for the whole block, sending or not (a cancel's DELETE, a callback): a target that trickles
     a byte at a time holds the thread no longer than that.
@@ -47,11 +54,17 @@ class InFlight:
         self._deadline = 0.0
         self._reason: Interrupt | None = None
         self._socket: socket.socket | None = None
+        self._woken: threading.Event | None = None  # set by `interrupt`, while in `wait`
         self._within: float | None = None  # the deadline of `within`'s block, if in one
 
     @property
     def claim(self) -> Claim | None:
         return self._claim
+
+    @property
+    def sending(self) -> bool:
+        """True between `begin` and `sent`: the whole exchange is held to its deadline."""
+        return self._sending
 
     def begin(self, claim: Claim, timeout: float) -> None:
         """Hold `claim` and start sending it, with `timeout` seconds for the whole exchange."""
@@ -87,9 +100,11 @@ class InFlight:
                 return False
             if self._reason is None or reason > self._reason:
                 self._reason = reason
-            sock = self._socket
+            sock, woken = self._socket, self._woken
         if sock is not None:
             shutdown(sock)
+        if woken is not None:
+            woken.set()
         return True
 
     @contextlib.contextmanager
@@ -114,20 +129,62 @@ class InFlight:
     ) -> float | None:
         """Called before a blocking operation on `sock`; returns the timeout to use for it."""
         with self._lock:
-            deadline = self._within
-            # Not sending (the DELETE after a cancel): `within`'s deadline only, no interrupt.
+            deadline = self._current_deadline(sock)
             if self._sending:
-                if self._reason is not None:
-                    shutdown(sock)
-                    raise httpcore.ReadError(f"interrupted ({self._reason.name.lower()})")
                 self._socket = sock
-                deadline = self._deadline if deadline is None else min(deadline, self._deadline)
         if deadline is None:
             return timeout
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise expired("the deadline of the whole exchange has passed")
-        return remaining if timeout is None else min(timeout, remaining)
+        return _clamped(timeout, deadline, expired)
+
+    def wait(
+        self,
+        future: Future[_T],
+        timeout: float | None,
+        expired: type[httpcore.TimeoutException] = httpcore.ConnectTimeout,
+    ) -> _T:
+        """The result of `future`, work of another thread, awaited at most `timeout` seconds
+        and as long as the deadline allows, and no longer once interrupted (it is canceled)."""
+        woken = threading.Event()
+        future.add_done_callback(lambda _: woken.set())
+        try:
+            with self._lock:
+                deadline = self._current_deadline()
+                self._woken = woken if self._sending else None
+            woken.wait(timeout if deadline is None else _clamped(timeout, deadline, expired))
+            with self._lock:
+                self._woken = None
+                self._current_deadline()  # raises if interrupted meanwhile
+            if not future.done():
+                raise expired("the deadline of the whole exchange has passed")
+        except BaseException:
+            with self._lock:
+                self._woken = None
+            future.cancel()  # not yet started: it never will be
+            raise
+        return future.result()
+
+    def _current_deadline(self, sock: socket.socket | None = None) -> float | None:
+        """The deadline that holds now (the lock held); once sending is interrupted, shuts
+        `sock` down and raises."""
+        deadline = self._within
+        # Not sending (the DELETE after a cancel): `within`'s deadline only, no interrupt.
+        if self._sending:
+            if self._reason is not None:
+                if sock is not None:
+                    shutdown(sock)
+                raise httpcore.ReadError(f"interrupted ({self._reason.name.lower()})")
+            deadline = self._deadline if deadline is None else min(deadline, self._deadline)
+        return deadline
+
+
+def _clamped(
+    timeout: float | None, deadline: float, expired: type[httpcore.TimeoutException]
+) -> float:
+    """`timeout`, no later than `deadline`; raises `expired` if that has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the deadline of the whole exchange has passed")
+    return remaining if timeout is None else min(timeout, remaining)
 
 
 def shutdown(sock: socket.socket) -> None:

@@ -22,6 +22,7 @@ import httpx
 from htq.outbound import Outbound, Refused
 from htq.worker._backend import InterruptibleBackend
 from htq.worker._in_flight import InFlight
+from htq.worker._resolver import Resolver
 
 # httpcore's errors as httpx's, most specific first (what httpx's own transport does).
 _ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
@@ -62,14 +63,22 @@ class InterruptibleTransport(httpx.BaseTransport):
     `outbound` guards every request: its method and host name here, every address the name
     resolves to in the backend (which connects only to an address it checked). Through a
     proxy, the proxy resolves the name: only the name and a literal address are checked.
+    `resolver` looks names up (the worker process's shared one unless given).
     """
 
-    def __init__(self, in_flight: InFlight, *, trust_env: bool, outbound: Outbound) -> None:
+    def __init__(
+        self,
+        in_flight: InFlight,
+        *,
+        trust_env: bool,
+        outbound: Outbound,
+        resolver: Resolver | None = None,
+    ) -> None:
         self.in_flight = in_flight
         self._ssl_context = httpx.create_ssl_context(trust_env=trust_env)
         self._outbound = outbound
-        self._backend = InterruptibleBackend(in_flight, outbound)
-        self._through_proxy = InterruptibleBackend(in_flight, None)
+        self._backend = InterruptibleBackend(in_flight, outbound, resolver)
+        self._through_proxy = InterruptibleBackend(in_flight, None, resolver)
         self._direct = self._pool(None)
         self._proxies = urllib.request.getproxies() if trust_env else {}
         self._proxied: dict[str, httpcore.ConnectionPool] = {}
