@@ -251,6 +251,26 @@ def test_a_name_that_never_resolves_ends_at_the_deadline_or_a_cancel(
     assert slow_dns.asked == ["slow.test", "slow.test", "after.test"]
 
 
+def test_a_name_server_that_never_answers_holds_only_its_own_names(
+    target: Target, slow_dns: SlowResolver
+) -> None:
+    """Each lookup has a thread of its own (up to a bound of many): eight lookups of a hostile
+    domain held do not make another name wait behind them."""
+
+    def resolve(host: str, port: int) -> Addresses:
+        if host.endswith(".slow.test"):
+            return slow_dns(host, port)
+        return socket.getaddrinfo("127.0.0.1", port, type=socket.SOCK_STREAM)
+
+    resolver = Resolver(resolve)
+    for n in range(8):
+        resolver.lookup(f"{n}.slow.test", 80)
+    assert wait_for(lambda: len(slow_dns.asked) == 8)
+    fine = validate_request({"url": f"http://fine.test:{target.port}/ip", "timeout": 2})
+    response, took = sending(InFlight(), resolver, fine)
+    assert response["status"] == "success" and took < 1.0, (response, took)
+
+
 # -- memory: a real worker process ---------------------------------------------------------------
 
 
