@@ -25,10 +25,11 @@ HALF_BODY = (
 FILES = 256  # the server's descriptor limit: its connection cap is 192
 
 
-def start(redis_url: str, files: int, *extra: str) -> HtqProcess:
+def start(redis_url: str, files: int, *extra: str, body_timeout: int = 2) -> HtqProcess:
     port = free_port()
     args = ["server", "--host", "127.0.0.1", "--port", str(port), "--redis", redis_url]
-    args += ["--prefix", "slowtest", "--header-timeout", "1", "--body-timeout", "2", *extra]
+    args += ["--prefix", "slowtest", "--header-timeout", "1"]
+    args += ["--body-timeout", str(body_timeout), *extra]
     launcher = ["prlimit", f"--nofile={files}:{files}"]
     return HtqProcess(args, " * Running on", url=f"http://127.0.0.1:{port}/", launcher=launcher)
 
@@ -141,3 +142,35 @@ def test_out_of_descriptors_is_one_warning_not_a_flood(redis_url: str) -> None:
 def test_bad_limits_are_one_clear_line(option: str, value: str) -> None:
     result = htq("server", "--port", str(free_port()), option, value)
     assert result.returncode == 2 and option in result.stderr, result.stderr
+
+
+def test_slow_bodies_and_unread_responses_give_way_to_new_clients(redis_url: str) -> None:
+    """At the cap, a body still coming after the head's deadline, and a response its client
+    does not read for as long, give their slot to a new client: neither holds it for the
+    body's (or the response's) whole deadline."""
+    server = start(redis_url, FILES, "--max-connections", "4", body_timeout=60)
+    try:
+        assert server.url is not None
+        # Four clients that pipeline requests and never read the answers: the server's
+        # writes back up once the client's small receive buffer is full.
+        port = httpx.URL(server.url).port
+        unread = []
+        for _ in range(4):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            sock.connect(("127.0.0.1", port or 0))
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.send(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 200)
+            unread.append(sock)
+        time.sleep(1.0 + 1.0)  # past the head's deadline (1 s), and a sweep
+        assert healthz_latencies(server.url, 4)  # each took an unread client's place
+        # Four bodies that trickle: the next client takes the place of the oldest.
+        with held(server.url, 4, HALF_BODY) as bodies:
+            time.sleep(1.0 + 1.0)
+            assert healthz_latencies(server.url, 1)
+            assert closed_by_server(bodies[0], time.monotonic() + 1)
+        for sock in unread:
+            sock.close()
+    finally:
+        assert server.stop() == 0

@@ -1,17 +1,21 @@
-"""The HTTP listener: deadlines for a request's head and body, an idle timeout, a cap on open
-connections below the descriptor limit, and accepting that survives running out of descriptors.
+"""The HTTP listener: deadlines for a request's head and body, an idle timeout, a deadline for
+the client to read its response, a cap on open connections below the descriptor limit, and
+accepting that survives running out of descriptors.
 
-Tornado (6.x) bounds the whole head with one timer that also serves as the keep-alive idle
-timeout, and the whole body with another; the first request of a connection gets
-`header_timeout`, a kept-alive connection's next request `idle_timeout`. At the cap, a new
-connection takes the place of the one that has waited longest for a request head (one that
-never sent a request first): a slow-loris holds slots only until someone else needs them.
+The deadlines are kept by one sweep every SWEEP seconds, not by Tornado's `header_timeout` and
+`body_timeout`: those wrap every request's reads in a timer and a future of their own, about a
+tenth of a POST's CPU time. A connection waiting for its first request head has
+`header_timeout`, a kept-alive one `idle_timeout` for its next head, a request body
+`body_timeout` in all, and a response written but not read by the client `idle_timeout`.
+At the cap, a new connection takes the place of one that is waiting for a request head (one
+that never sent a request first), else of a body or a response that has taken longer than
+`header_timeout`: a slow-loris holds slots only until someone else needs them. A request being
+served (a long `GET /<uuid>/response/` too) is never closed for another.
 """
 
 from __future__ import annotations
 
 import collections
-import copy
 import dataclasses
 import errno
 import logging
@@ -23,7 +27,8 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.httputil
-from tornado.http1connection import HTTP1Connection, HTTP1ServerConnection
+import tornado.ioloop
+from tornado.http1connection import HTTP1ServerConnection
 from tornado.ioloop import IOLoop
 
 log = logging.getLogger("htq.server")
@@ -34,6 +39,7 @@ _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPTS_PER_CALL = 128  # as Tornado's own loop: other callbacks run between batches
 _PAUSE_FIRST, _PAUSE_MOST = 0.05, 1.0  # seconds accepting pauses when out of descriptors
 _LOG_EVERY = 60.0  # seconds between two warnings about running out of descriptors
+SWEEP = 0.5  # seconds between two looks for connections past their deadline
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,15 +64,16 @@ class Listener(tornado.httpserver.HTTPServer):
     def initialize(  # type: ignore[override]
         self, request_callback: Any, *, limits: Limits, **kwargs: Any
     ) -> None:
-        super().initialize(request_callback, body_timeout=limits.body_timeout, **kwargs)
-        self.conn_params.header_timeout = limits.header_timeout
-        self._idle_params = copy.copy(self.conn_params)
-        self._idle_params.header_timeout = limits.idle_timeout
+        super().initialize(request_callback, **kwargs)
+        self.limits = limits
         self.max_connections = limits.max_connections or default_max_connections()
-        # Connections waiting for a request head, longest first: never served, then kept alive.
-        self._new: collections.OrderedDict[HTTP1ServerConnection, None] = collections.OrderedDict()
-        self._idle: collections.OrderedDict[HTTP1ServerConnection, None] = collections.OrderedDict()
+        # Each connection by what it waits for, the longest waiting first -> its deadline.
+        self._new: _Deadlines = collections.OrderedDict()  # its first request head
+        self._idle: _Deadlines = collections.OrderedDict()  # kept alive: its next request head
+        self._body: _Deadlines = collections.OrderedDict()  # the rest of its request's body
         self._served: set[HTTP1ServerConnection] = set()
+        self._writing: dict[HTTP1ServerConnection, float] = {}  # response unread since
+        self._sweeping = tornado.ioloop.PeriodicCallback(self._sweep, SWEEP * 1000)
         self._pause = _PAUSE_FIRST
         self._refused = 0  # accepts that met EMFILE since the last warning
         self._warned = -_LOG_EVERY
@@ -75,38 +82,77 @@ class Listener(tornado.httpserver.HTTPServer):
         for sock in sockets:
             self._sockets[sock.fileno()] = sock
             self._handlers[sock.fileno()] = self._accept_on(sock)
+        if not self._sweeping.is_running():
+            self._sweeping.start()
+
+    def stop(self) -> None:
+        self._sweeping.stop()
+        super().stop()
 
     def start_request(
         self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
     ) -> tornado.httputil.HTTPMessageDelegate:
         assert isinstance(server_conn, HTTP1ServerConnection)
-        assert isinstance(request_conn, HTTP1Connection)
+        now = time.monotonic()
         if server_conn in self._served:  # kept alive: its next request may idle first
-            self._idle[server_conn] = None
-            request_conn.params = self._idle_params
+            self._idle[server_conn] = now + self.limits.idle_timeout
         else:
-            self._new[server_conn] = None
-        delegate = super().start_request(server_conn, request_conn)
-        return _HeadSeen(delegate, lambda: self._busy(server_conn))
+            self._new[server_conn] = now + self.limits.header_timeout
+        return _Watched(super().start_request(server_conn, request_conn), self, server_conn)
 
-    def _busy(self, server_conn: HTTP1ServerConnection) -> None:
-        """Its request head came: not to be closed for another, and its next one may idle."""
+    def head_came(self, server_conn: HTTP1ServerConnection) -> None:
+        """Its request head came: its body (if any) is on the clock now."""
         self._new.pop(server_conn, None)
         self._idle.pop(server_conn, None)
         self._served.add(server_conn)
+        self._body[server_conn] = time.monotonic() + self.limits.body_timeout
+
+    def body_came(self, server_conn: HTTP1ServerConnection) -> None:
+        """The whole request came: it is being served, not to be closed for another."""
+        self._body.pop(server_conn, None)
 
     def on_close(self, server_conn: object) -> None:
         assert isinstance(server_conn, HTTP1ServerConnection)
-        self._new.pop(server_conn, None)
-        self._idle.pop(server_conn, None)
+        for waiting in (self._new, self._idle, self._body, self._writing):
+            waiting.pop(server_conn, None)
         self._served.discard(server_conn)
         super().on_close(server_conn)
 
+    def _sweep(self) -> None:
+        """Close the connections past a deadline; note the responses their clients don't read."""
+        now = time.monotonic()
+        for waiting in (self._new, self._idle, self._body):
+            while waiting:
+                server_conn, deadline = next(iter(waiting.items()))
+                if deadline > now:
+                    break  # one timeout a dict: the rest are later
+                waiting.pop(server_conn)
+                server_conn.stream.close()
+        for server_conn in list(self._connections):  # closing one may change the set
+            if not isinstance(server_conn, HTTP1ServerConnection):
+                continue
+            if not server_conn.stream.writing():
+                self._writing.pop(server_conn, None)
+            elif now - self._writing.setdefault(server_conn, now) > self.limits.idle_timeout:
+                server_conn.stream.close()
+
     def _make_room(self) -> bool:
-        """Close the connection that has waited longest for a request head, if any."""
+        """Close a connection waiting for a request head, the one waiting longest; else a body
+        or an unread response that has taken longer than a head may."""
         for waiting in (self._new, self._idle):
             if waiting:
                 server_conn, _ = waiting.popitem(last=False)
+                server_conn.stream.close()
+                return True
+        late = time.monotonic() - self.limits.header_timeout
+        if self._body:
+            server_conn, deadline = next(iter(self._body.items()))
+            if deadline - self.limits.body_timeout < late:
+                self._body.pop(server_conn)
+                server_conn.stream.close()
+                return True
+        for server_conn, since in self._writing.items():
+            if since < late:
                 server_conn.stream.close()
                 return True
         return False
@@ -173,28 +219,37 @@ class Listener(tornado.httpserver.HTTPServer):
         self._warned, self._refused = now, 0
 
 
-class _HeadSeen(tornado.httputil.HTTPMessageDelegate):
-    """Passes everything on; says when a request's head has come."""
+_Deadlines = collections.OrderedDict[HTTP1ServerConnection, float]
+
+
+class _Watched(tornado.httputil.HTTPMessageDelegate):
+    """Passes everything on; tells the listener when a request's head and body have come."""
 
     def __init__(
-        self, delegate: tornado.httputil.HTTPMessageDelegate, seen: Callable[[], None]
+        self,
+        delegate: tornado.httputil.HTTPMessageDelegate,
+        listener: Listener,
+        server_conn: HTTP1ServerConnection,
     ) -> None:
         self._delegate = delegate
-        self._seen = seen
+        self._listener = listener
+        self._server_conn = server_conn
 
     def headers_received(
         self,
         start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
         headers: tornado.httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
-        self._seen()
+        self._listener.head_came(self._server_conn)
         return self._delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         return self._delegate.data_received(chunk)
 
     def finish(self) -> None:
+        self._listener.body_came(self._server_conn)
         self._delegate.finish()
 
     def on_connection_close(self) -> None:
+        self._listener.body_came(self._server_conn)
         self._delegate.on_connection_close()
