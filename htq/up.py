@@ -71,11 +71,13 @@ def _take_over(path: Path) -> bool:
     If the `htq up` that started it is still running, refuse instead (two services on one
     data directory would corrupt it).
     """
-    pids = _read_pids(path / PIDFILE) + _read_pids(path / OWNER_PIDFILE)
-    if not pids or not _alive(pids[0]):
+    # Each pid from its own file: a missing or damaged valkey.pid must never make the owner's
+    # pid (or a stranger's) the one stopped. htq 0.2.0 wrote the owner second in valkey.pid.
+    written = _read_pids(path / PIDFILE)
+    if not written or not _alive(written[0]):
         return True
-    # htq 0.2.0 wrote both pids in valkey.pid; either way the owner comes second.
-    valkey_pid, owner_pid = pids[0], (pids[1] if len(pids) > 1 else 0)
+    valkey_pid = written[0]
+    owner_pid = next(iter(_read_pids(path / OWNER_PIDFILE) or written[1:2]), 0)
     if owner_pid > 0 and _alive(owner_pid):
         print(
             f"htq up: {path} is in use by another htq up (pid {owner_pid}); "

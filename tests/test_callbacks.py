@@ -20,7 +20,7 @@ from htq.worker import Worker
 from htq.worker import _callbacks as callbacks
 from tests.support.processes import HtqProcess, start_worker
 from tests.support.receiver import Receiver
-from tests.support.store import done, enqueue
+from tests.support.store import answer, done, enqueue
 
 
 @pytest.fixture
@@ -163,3 +163,33 @@ def test_each_callback_has_its_own_webhook_id(
     ids = {request.headers["webhook-id"], first.headers["webhook-id"], second.headers["webhook-id"]}
     assert len(ids) == 3, "the request and each of its callbacks: one webhook-id each"
     assert again.headers["webhook-id"] == uuid, "the requeued request itself"
+
+
+def test_a_callback_whose_request_cannot_be_read_is_settled_not_retried(
+    store: Store, receiver: Receiver, config: WorkerConfig
+) -> None:
+    """A stored response no version of htq can read (written by hand, or by another htq) ends
+    its callback with an error once: not a lease that runs out and comes back for ever."""
+    uuid = enqueue(store, url="http://127.0.0.1:9/", callback=f"{receiver.url}/ok")
+    assert store.wait_for_work(1) == uuid
+    claim = store.claim(uuid, "w", 30)
+    assert claim is not None and store.complete(claim, answer(uuid))
+    store.redis.hset(store.keys.request(uuid), "response", b"\xff not JSON")
+    with Worker(replace(config, lease=1.0)):
+        result = callback_result(store, uuid)
+        assert result["attempts"] == 0 and "could not be read" in result["error"], result
+    assert store.redis.llen(store.keys.callbacks) == 0, "not listed again"
+    assert store.redis.zcard(store.keys.callback_leases) == 0, "not held"
+    assert receiver.arrivals == []
+
+
+def test_a_short_lease_is_renewed_while_a_slow_receiver_holds_the_callback(
+    store: Store, receiver: Receiver, config: WorkerConfig
+) -> None:
+    """The heartbeat renews callbacks' leases as it does requests': with a lease of 1 s, a
+    callback a receiver holds is tried again only after its try's deadline (10 s), never sent
+    again meanwhile because its lease ran out."""
+    enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/hold-first")
+    with Worker(replace(config, lease=1.0)):
+        first, second = receiver.wait_for("/hold-first", n=2, timeout=20)
+    assert second.time - first.time >= callbacks.TRY_TIMEOUT - 0.5, "sent again while held"

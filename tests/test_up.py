@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from htq.embedded import OWNER_PIDFILE, PIDFILE
+from htq.up import _take_over
 from tests.support.processes import HtqProcess, htq
 from tests.support.redis_server import free_port
 from tests.support.target import Target
@@ -204,3 +206,21 @@ def test_ctrl_c_says_what_it_waits_for_and_a_second_hands_back_now(
         assert httpx.delete(location).status_code == 204  # nothing in flight to wait for
     finally:
         assert again.stop() == 0
+
+
+@pytest.mark.parametrize("valkey_pid", [None, "", "not a pid\n"])
+def test_a_missing_or_damaged_valkey_pid_file_stops_nothing(
+    tmp_path: Path, valkey_pid: str | None
+) -> None:
+    """Only valkey.pid names the Valkey to stop: the owner's pid in htq.pid (here a live
+    process) is never taken for it."""
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        if valkey_pid is not None:
+            (tmp_path / PIDFILE).write_text(valkey_pid)
+        (tmp_path / OWNER_PIDFILE).write_text(f"{bystander.pid}\n")
+        assert _take_over(tmp_path)
+        assert bystander.poll() is None, "the owner's pid was signalled"
+    finally:
+        bystander.kill()
+        bystander.wait()

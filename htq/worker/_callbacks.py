@@ -19,11 +19,11 @@ import httpx
 from htq.delivery import Delivery
 from htq.masking import mask_url
 from htq.models import RequestSpec, Status, now_ms
-from htq.outbound import Outbound, Refused
+from htq.outbound import Outbound
 from htq.signing import Signer
 from htq.store import CallbackJob, Claim, Store
-from htq.worker._backend import OutboundRefused
-from htq.worker._exchange import describe, open_request
+from htq.worker._body import read_raw
+from htq.worker._exchange import describe, open_request, refused_by_guard
 from htq.worker._health import GaveUp, RedisHealth
 from htq.worker._in_flight import InFlight, Interrupt
 from htq.worker._transport import InterruptibleTransport
@@ -92,15 +92,10 @@ class Callbacks:
     # -- the taker ---------------------------------------------------------------------------
 
     def _take(self) -> None:
-        renew_at = time.monotonic() + self._lease / 3
+        wait = WAIT
         try:
             while not self._stop.is_set():
-                # Holding leases, wake often enough to renew them; idle, once a WAIT.
-                wait = min(WAIT, self._lease / 3) if self._held else WAIT
                 try:
-                    if time.monotonic() >= renew_at:
-                        self._renew()
-                        renew_at = time.monotonic() + self._lease / 3
                     if self._free.acquire(timeout=wait):
                         handed = False
                         try:
@@ -126,22 +121,27 @@ class Callbacks:
         job = self._health.call(self._stop, self._store.take_callback, uuid, self._lease)
         if job is None:
             return False  # nothing to send: expired, or queued again (its next end calls back)
-        url = _url_of(job)
+        try:
+            url = _url_of(job)
+        except Exception as exc:  # e.g. stored by another version: settled, never retried
+            failure = {"attempts": 0, "error": f"The finished request could not be read: {exc}"}
+            self._health.call(self._stop, self._store.called_back, job, failure)
+            return False
         if url is None:
             self._health.call(self._stop, self._store.called_back, job, None)
             return False
         host = _host(url)
         with self._lock:
             busy = self._busy[host] >= PER_HOST
-            if not busy:
-                self._busy[host] += 1
-                self._held[job.uuid, job.token] = job
         if busy:  # its turn comes again after BUSY_WAIT (the reaper puts it back)
             due = now_ms() + int(BUSY_WAIT * 1000)
             self._health.call(self._stop, self._store.put_back_callback, job, due)
             return False
+        self._enough_senders()  # first: if no thread can start, nothing is counted yet
+        with self._lock:
+            self._busy[host] += 1
+            self._held[job.uuid, job.token] = job
         self._sends.put((job, url, host))
-        self._enough_senders()
         return True
 
     def _enough_senders(self) -> None:
@@ -158,7 +158,8 @@ class Callbacks:
         self.threads.append(thread)
         thread.start()
 
-    def _renew(self) -> None:
+    def renew(self) -> None:
+        """Renew the leases of the callbacks being sent (the worker's heartbeat calls it)."""
         with self._lock:
             jobs = list(self._held.values())
         renewed = self._health.attempt(self._store.renew_callbacks, jobs, self._lease) or []
@@ -268,10 +269,10 @@ def _post(
     """The outcome of one POST, and whether it is final."""
     try:
         with open_request(transport, "POST", claim.spec.url, headers, body, timeout) as answer:
-            _read_some(answer)
+            read_raw(answer, ANSWER_BYTES)  # as sent, never decoded: only its code is kept
             code = answer.status_code
     except Exception as exc:  # the callback's own failure is recorded, never raised
-        return {"error": describe(exc)}, _refused(exc)
+        return {"error": describe(exc)}, refused_by_guard(exc)
     return {"code": code}, code < 500 and code not in (408, 429)
 
 
@@ -297,18 +298,3 @@ def _host(url: str) -> str:
     except httpx.InvalidURL:
         return url
     return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
-
-
-def _read_some(answer: httpx.Response) -> None:
-    """Up to about ANSWER_BYTES of the answer, as sent (never decoded): a receiver may stream
-    forever or send a compression bomb, and only its code is kept."""
-    read = 0
-    for chunk in answer.iter_raw():
-        read += len(chunk)
-        if read >= ANSWER_BYTES:
-            return
-
-
-def _refused(exc: BaseException) -> bool:
-    """A refusal by the outbound guard: final, trying again would be refused again."""
-    return isinstance(exc.__cause__, Refused | OutboundRefused)

@@ -185,7 +185,9 @@ class Worker:
                 log.exception("Unexpected error in %s; going on", threading.current_thread().name)
 
     def _heartbeat(self) -> None:
-        """Renew the leases of every held request; notice the ones no longer held."""
+        """Renew the leases of every held request and callback; notice the requests no longer
+        held."""
+        self.callbacks.renew()
         held = [(sender, claim) for sender in self.senders if (claim := sender.in_flight.claim)]
         if not held:
             return
