@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import select
+import socket
 import sys
 import threading
 import time
@@ -124,8 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(204, b"")
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        declared = self.headers.get("Content-Length") or "0"
+        length = int(declared) if declared.isascii() and declared.isdigit() else MAX_BODY + 1
+        if length > MAX_BODY:  # too large, or not a length: not read, and the connection ends
             self.close_connection = True
             return b""
         return self.rfile.read(length) if length > 0 else b""
@@ -135,8 +137,10 @@ class _Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             readable, _, _ = select.select([self.connection], [], [], min(remaining, 0.1))
-            if readable and not self.connection.recv(1, 0x2):  # MSG_PEEK: b"" is a close
-                return True
+            if readable:
+                if not self.connection.recv(1, socket.MSG_PEEK):  # b"": the client closed
+                    return True
+                time.sleep(min(remaining, 0.1))  # bytes it sent unread: readable until then
         return False
 
     def _json(self, payload: Any, code: int = 200) -> None:
