@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import tornado.httpserver
+import tornado.iostream
 
 from tests.support.processes import HtqProcess, htq
 from tests.support.redis_server import free_port
@@ -174,3 +176,12 @@ def test_slow_bodies_and_unread_responses_give_way_to_new_clients(redis_url: str
             sock.close()
     finally:
         assert server.stop() == 0
+
+
+def test_tornado_still_has_what_the_listener_reaches_into() -> None:
+    """htq/server/listener.py uses these private parts of Tornado 6 (pinned below 7)."""
+    server = tornado.httpserver.HTTPServer(lambda request: None)
+    for name in ("_sockets", "_handlers", "_connections"):
+        assert isinstance(getattr(server, name), dict | set), name
+    assert callable(server._handle_connection)
+    assert callable(tornado.iostream.IOStream.writing)

@@ -99,7 +99,10 @@ async def run_server(
     store = AsyncStore(config.store)
     where = listening(sock.getsockname()[:2] for sock in sockets)
     limits = Limits(
-        config.header_timeout, config.body_timeout, config.idle_timeout, config.max_connections
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        idle_timeout=config.idle_timeout,
+        max_connections=config.max_connections,
     )
     server = Listener(
         make_app(config, store, server_ports=[entry["port"] for entry in where]),

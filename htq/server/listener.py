@@ -59,7 +59,12 @@ def default_max_connections() -> int:
 
 
 class Listener(tornado.httpserver.HTTPServer):
-    """Tornado's HTTP server with the limits above (see the module's docstring)."""
+    """Tornado's HTTP server with the limits above (see the module's docstring).
+
+    It reaches into TCPServer's `_sockets`, `_handlers`, `_handle_connection` (its own accept
+    loop) and HTTPServer's `_connections` (its sweep): Tornado is pinned below 7, and
+    tests/test_slow_clients.py checks that they are still there.
+    """
 
     def initialize(  # type: ignore[override]
         self, request_callback: Any, *, limits: Limits, **kwargs: Any
