@@ -8,6 +8,8 @@ hand-offs. A blocking socket with a kernel timeout makes the one system call.
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import socket
 import struct
 
@@ -25,3 +27,14 @@ def bound(sock: socket.socket, option: int, seconds: float | None) -> None:
     """Hold the next blocking receive (SO_RCVTIMEO) or send (SO_SNDTIMEO) on `sock` to
     `seconds`; a timed-out call raises BlockingIOError."""
     sock.setsockopt(socket.SOL_SOCKET, option, timeval(seconds))
+
+
+def raise_descriptor_limit() -> None:
+    """Raise this process's soft limit of open descriptors to its hard limit, as Go's runtime
+    does: a server's connections and a worker's kept-alive targets need them, and the soft
+    limit (often 1,024) is a default nobody chose. Where it cannot be raised, it stays."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    most = hard if hard != resource.RLIM_INFINITY else 1 << 20  # Linux's nr_open default
+    if soft != resource.RLIM_INFINITY and soft < most:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (most, hard))

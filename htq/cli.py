@@ -70,6 +70,7 @@ from typing import Any
 from docopt import DocoptExit, docopt
 
 from htq import __version__
+from htq._sockets import raise_descriptor_limit
 from htq.config import (
     OutboundConfig,
     ServerConfig,
@@ -287,6 +288,7 @@ def _dispatch(command: str, options: dict[str, Any], argv: Sequence[str]) -> int
 
         return run_tui(tui)
     _setup_logging(bool(options.get("--debug")))
+    raise_descriptor_limit()
     if command == "server":
         server = server_config(options)
         from htq.server import serve

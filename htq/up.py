@@ -15,9 +15,15 @@ from pathlib import Path
 from htq.config import ServerConfig, StoreConfig, WorkerConfig
 from htq.embedded import OWNER_PIDFILE, PIDFILE
 from htq.server import check_redis, listen, run_server
+from htq.server.listener import default_max_connections
 from htq.worker import Worker
+from htq.worker._callbacks import THREADS as CALLBACK_THREADS
 
 _STOP = (signal.SIGINT, signal.SIGTERM)
+#: Descriptors a worker thread may hold: a few kept-alive connections to targets (httpcore's
+#: pool keeps up to 10), besides the worker's Redis connections.
+_PER_THREAD = 10
+_WORKER_REDIS = 64
 
 
 def up(server: ServerConfig, worker: WorkerConfig, *, embedded: bool, data_dir: str) -> int:
@@ -114,6 +120,10 @@ def _alive(pid: int) -> bool:
 
 def _run(server: ServerConfig, worker: WorkerConfig) -> int:
     print("Starting htq REST server...", flush=True)
+    if not server.max_connections:  # the worker in this process needs descriptors too
+        threads = worker.threads + CALLBACK_THREADS
+        spare = default_max_connections() - threads * _PER_THREAD - _WORKER_REDIS
+        server = dataclasses.replace(server, max_connections=max(16, spare))
     if not check_redis(server.store.redis_url, "up"):
         return 1
     sockets = listen(server)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -185,3 +187,16 @@ def test_tornado_still_has_what_the_listener_reaches_into() -> None:
         assert isinstance(getattr(server, name), dict | set), name
     assert callable(server._handle_connection)
     assert callable(tornado.iostream.IOStream.writing)
+
+
+def test_htq_raises_its_descriptor_limit_to_the_hard_limit() -> None:
+    """The soft limit is a default nobody chose; a server or worker takes what it may."""
+    code = (
+        "import resource; from htq._sockets import raise_descriptor_limit; "
+        "raise_descriptor_limit(); print(*resource.getrlimit(resource.RLIMIT_NOFILE))"
+    )
+    done = subprocess.run(
+        ["prlimit", "--nofile=256:4096", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["4096", "4096"], done
