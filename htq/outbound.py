@@ -21,6 +21,7 @@ Methods: those of RFC 9110 and PATCH, and the common WebDAV ones; `--any-method`
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Iterable, Mapping
@@ -117,22 +118,24 @@ class Own:
         return found
 
     def with_servers(self, servers: Iterable[Mapping[str, Any]]) -> Own:
-        """These endpoints and the servers announced in the store (see `listening`): one on
-        this machine (same host name) on every local address, another on what it announced."""
-        me = socket.gethostname()
+        """These endpoints and the servers announced in the store (see `listening`): each on
+        what it announced, and one on this machine on every local address too. A server is on
+        this machine if one of its addresses is, or (listening on loopback only) if its host
+        name is this one's: two machines may share a name (cloned images), not an address."""
+        me, local = socket.gethostname(), local_addresses()
         ports, pairs = dict(self.ports), dict(self.pairs)
         for server in servers:
             port = server.get("port")
             if not isinstance(port, int):
                 continue
-            if server.get("host") == me:
+            found = (literal_address(str(text)) for text in server.get("addresses") or ())
+            reachable = {
+                a for a in found if a is not None and not (a.is_loopback or a.is_unspecified)
+            }
+            pairs.update(dict.fromkeys(((a, port) for a in reachable), SERVER))
+            if reachable & local or (not reachable and server.get("host") == me):
                 ports.setdefault(port, SERVER)
-                continue
-            for text in server.get("addresses") or ():
-                address = literal_address(str(text))
-                if address is not None and not (address.is_loopback or address.is_unspecified):
-                    pairs.setdefault((address, port), SERVER)
-        return Own(local_addresses(), ports, pairs)
+        return Own(local, ports, pairs)
 
 
 @dataclass(slots=True)
@@ -288,9 +291,9 @@ def listening(addresses: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
         else:
             found = {host}
         by_port.setdefault(port, set()).update(found)
-    me = socket.gethostname()
+    me, pid = socket.gethostname(), os.getpid()  # the pid: forked siblings announce apart
     return [
-        {"host": me, "port": port, "addresses": sorted(found)}
+        {"host": me, "pid": pid, "port": port, "addresses": sorted(found)}
         for port, found in sorted(by_port.items())
     ]
 

@@ -108,6 +108,24 @@ def test_servers_announced_in_the_store_are_learnt() -> None:
     guard.check_literal("http://127.0.0.1:7001/")
 
 
+def test_a_server_is_on_this_machine_by_its_addresses_not_its_name() -> None:
+    """Two machines may share a host name (cloned images): a server named as this machine but
+    announcing another's address is refused on that address only, and one announcing an
+    address of this machine is refused on every local address, whatever its name."""
+    guard = Outbound.of(OutboundConfig(), "unix:///tmp/htq-redis.sock")
+    me = __import__("socket").gethostname()
+    twin = {"host": me, "pid": 1, "port": 7003, "addresses": ["192.0.2.77"]}
+    ours = [str(a) for a in local_addresses() if not a.is_loopback]
+    here = {"host": "renamed", "pid": 2, "port": 7004, "addresses": ours[:1]}
+    guard.learn_servers([twin, here])
+    with pytest.raises(Refused, match="htq's own server"):
+        guard.check_literal("http://192.0.2.77:7003/")
+    guard.check_literal("http://127.0.0.1:7003/")  # this machine's 7003 is not the twin's
+    if ours:
+        with pytest.raises(Refused, match="htq's own server"):
+            guard.check_literal("http://127.0.0.1:7004/")
+
+
 # -- POST / ------------------------------------------------------------------------------------
 
 

@@ -33,6 +33,9 @@ T = TypeVar("T")
 DUE_POLL = 5.0
 
 
+SKEW_MS = 300_000  # clocks of servers and workers may disagree by this much (ms)
+
+
 class Store:
     """Runs operations, blocking. Thread-safe: each thread has a wire of its own to Redis, on
     which an operation's commands go in one round trip; `redis` is for blocking and pub/sub."""
@@ -163,8 +166,10 @@ class Store:
         return self.run(self.ops.untake(uuids)) if uuids else 0
 
     def servers(self) -> list[dict[str, Any]]:
-        """Where the live servers listen (see Operations.announce)."""
-        return self.run(self.ops.servers(now_ms()))
+        """Where the live servers listen (see Operations.announce). An announcement counts
+        for SKEW_MS more than its servers' clock said: a worker's clock ahead of theirs must
+        not make it forget them."""
+        return self.run(self.ops.servers(now_ms() - SKEW_MS))
 
     def try_lead_reaper(self, worker: str, period: float) -> bool:
         return self.run(self.ops.lead_reaper(worker, period))
