@@ -164,3 +164,14 @@ def test_every_callback_script_touches_one_hash_tag(store: Store) -> None:
             assert command[0] == "EVALSHA"
             keys = command[3 : 3 + int(command[2])]
             assert keys and all(str(key).startswith(tag) for key in keys), command
+
+
+def test_a_wait_for_a_busy_host_goes_to_the_end_of_the_line(store: Store) -> None:
+    """A callback put back until its host is free rejoins behind those already waiting: a busy
+    host's callbacks never jump the queue of every other host's."""
+    busy = finished(store)
+    job = taken(store, busy)
+    assert store.put_back_callback(job, now_ms() - 1)
+    waiting = finished(store)
+    assert store.run(store.ops.reap_callbacks(now_ms(), 100)) == (1, 0)
+    assert store.wait_for_callback(1) == waiting, "the busy host's callback went first"

@@ -450,14 +450,15 @@ return 1
 )
 
 # The reaper's look at callbacks: leases that ran out by ARGV[1] (a worker lost, or a wait for
-# a busy host over) go back into `callbacks`, taken next; uuids stuck in `taking` (a worker died
-# between BLMOVE and TAKE_CALLBACK) go back when two looks, one period apart, both see them.
+# a busy host over) go back into `callbacks`, at the end of the line; uuids stuck in `taking`
+# (a worker died between BLMOVE and TAKE_CALLBACK) go back when two looks, one period apart,
+# both see them.
 _REAP_CALLBACKS = """
 local list, leases, taking, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local expired = redis.call('ZRANGE', leases, '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, uuid in ipairs(expired) do
   redis.call('ZREM', leases, uuid)
-  redis.call('RPUSH', list, uuid)
+  redis.call('LPUSH', list, uuid)  -- the end of the line: a busy host's waits never jump it
 end
 local before, looked = {}, redis.call('SMEMBERS', seen)
 for _, uuid in ipairs(looked) do before[uuid] = true end
