@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from htq import __version__
 from htq.delivery import DELIVERY_FIELDS, NO_DELIVERY, Delivery, validate_delivery, validate_due
 from htq.errors import InvalidField, MalformedRequest
 from htq.outbound import url_host
@@ -31,6 +32,15 @@ class Status(enum.StrEnum):
 TERMINAL = frozenset({Status.SUCCESS, Status.ERROR, Status.TIMEOUT, Status.CANCELED})
 #: Statuses that carry a stored response (or an error/timeout outcome).
 ANSWERED = frozenset({Status.SUCCESS, Status.ERROR, Status.TIMEOUT})
+
+#: What every request an htq worker sends carries, so that an htq server knows one when it
+#: reaches its `POST /` (refused: a request that queues requests could loop): its User-Agent
+#: (unless the description sets one) and, on every retried attempt and callback, headers whose
+#: names begin with `Htq-`, whatever the description says.
+USER_AGENT = f"htq/{__version__}"
+MARK_PREFIX = "Htq-"
+REQUEST_ID = "Htq-Request-Id"  # the request's uuid
+ATTEMPT = "Htq-Attempt"  # the attempt's number, 1 for the first
 
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0  # the default of --max-timeout

@@ -13,12 +13,11 @@ import pytest
 
 from htq._interfaces import local_addresses
 from htq.config import OutboundConfig, StoreConfig, WorkerConfig
-from htq.models import Status
+from htq.models import USER_AGENT, Status
 from htq.outbound import Outbound, Refused
 from htq.store import Store, worker_store
 from htq.tui.api import ApiClient
 from htq.worker import Worker
-from htq.worker._exchange import USER_AGENT
 from tests.support.api import post
 from tests.support.processes import HtqProcess, start_server, start_worker
 from tests.support.server import ServerThread

@@ -20,7 +20,15 @@ from htq.errors import (
     UnsupportedMediaType,
 )
 from htq.masking import masked
-from htq.models import RequestSpec, Status, new_uuid, now_ms, parse_request
+from htq.models import (
+    MARK_PREFIX,
+    USER_AGENT,
+    RequestSpec,
+    Status,
+    new_uuid,
+    now_ms,
+    parse_request,
+)
 from htq.outbound import Outbound, Refused
 from htq.server.base import BaseHandler
 from htq.store import LISTED_FIELDS, Idempotency, parse_cursor
@@ -30,6 +38,8 @@ DEFAULT_LIMIT = 100
 # JSON only: text/plain and form bodies are what a web page may send cross-site unasked.
 _ACCEPTED_TYPES = ("application/json",)
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+_AGENT = USER_AGENT.split("/", 1)[0].lower() + "/"  # any version's: "htq/"
 
 
 @tornado.web.stream_request_body
@@ -141,9 +151,9 @@ class QueueHandler(BaseHandler):
         sets on every retried attempt and callback over what a description says) is refused:
         a request that queues itself, through a proxy or another htq, could multiply."""
         marker = next(
-            (name for name in self.request.headers if name.lower().startswith("htq-")), None
-        )
-        if marker is None and self.request.headers.get("User-Agent", "").lower().startswith("htq/"):
+            (name for name in self.request.headers if name.startswith(MARK_PREFIX)), None
+        )  # HTTPHeaders writes names in one case: `htq-x` arrives as `Htq-X`
+        if marker is None and self.request.headers.get("User-Agent", "").lower().startswith(_AGENT):
             marker = "User-Agent"
         if marker is None:
             return None

@@ -18,7 +18,7 @@ import httpx
 
 from htq.delivery import Delivery
 from htq.masking import mask_url
-from htq.models import RequestSpec, Status, now_ms
+from htq.models import REQUEST_ID, RequestSpec, Status, now_ms
 from htq.outbound import Outbound
 from htq.signing import Signer
 from htq.store import CallbackJob, Claim, Store
@@ -216,7 +216,7 @@ class Callbacks:
         headers = {
             "Content-Type": "application/json",
             "Accept-Encoding": "identity",  # what is read of the answer is never decoded
-            "Htq-Request-Id": job.uuid,
+            REQUEST_ID: job.uuid,
         }
         headers = Signer.sign(self._signer, _message_id(job), headers, job.response)
         spec = RequestSpec(url=url, method="POST", headers={}, data=None, timeout=TRY_TIMEOUT)

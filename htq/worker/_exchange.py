@@ -12,8 +12,15 @@ from typing import Any
 
 import httpx
 
-from htq import __version__
-from htq.models import RequestSpec, Status, now_ms, response_resource
+from htq.models import (
+    ATTEMPT,
+    REQUEST_ID,
+    USER_AGENT,
+    RequestSpec,
+    Status,
+    now_ms,
+    response_resource,
+)
 from htq.outbound import Refused
 from htq.signing import Signer
 from htq.worker._backend import OutboundRefused
@@ -22,7 +29,6 @@ from htq.worker._transport import InterruptibleTransport
 
 log = logging.getLogger("htq.worker")
 
-USER_AGENT = f"htq/{__version__}"
 DELETE_TIMEOUT = 5.0  # seconds the courtesy DELETE after a cancel may take, in all
 DELETE_READ = 4096  # bytes of the DELETE's answer read (undecoded), to reuse the connection
 
@@ -157,9 +163,9 @@ def send_delete(
 
     DELETE_TIMEOUT bounds the whole exchange; at most DELETE_READ bytes of the answer are read.
     """
-    ours = {"Htq-Request-Id": uuid}
+    ours = {REQUEST_ID: uuid}
     if attempt is not None:
-        ours["Htq-Attempt"] = str(attempt)
+        ours[ATTEMPT] = str(attempt)
     skip = _BODY_HEADERS | _lower(ours)
     headers = {k: v for k, v in spec.headers.items() if k.lower() not in skip} | ours
     headers = Signer.sign(signer, uuid, headers, None)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from htq.config import WorkerConfig
-from htq.models import RequestSpec, Status, now_ms
+from htq.models import ATTEMPT, REQUEST_ID, RequestSpec, Status, now_ms
 from htq.outbound import Outbound
 from htq.signing import Signer
 from htq.store import Claim, Store
@@ -258,7 +258,7 @@ class Sender:
 
 def _attempt_headers(claim: Claim) -> dict[str, str]:
     """So that a target can tell a repeat: the request's uuid and the attempt's number."""
-    return {"Htq-Request-Id": claim.uuid, "Htq-Attempt": str(claim.attempts)}
+    return {REQUEST_ID: claim.uuid, ATTEMPT: str(claim.attempts)}
 
 
 def _next_attempt(claim: Claim, response: dict[str, Any]) -> int | None:
