@@ -4,7 +4,9 @@ one host never delays another, a guard's refusal is final, at least once, own we
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -103,7 +105,7 @@ def test_a_trickling_receiver_holds_a_try_no_longer_than_its_deadline(
 
 
 def test_a_slow_host_never_delays_a_callback_to_another(store: Store, config: WorkerConfig) -> None:
-    with Receiver() as slow, Receiver() as fast, Worker(config):
+    with Receiver() as slow, Receiver("127.0.0.2") as fast, Worker(config):
         for _ in range(4):
             enqueue(store, url=f"{fast.url}/ok", callback=f"{slow.url}/slow")
         slow.wait_for("/slow", n=2)
@@ -165,31 +167,103 @@ def test_each_callback_has_its_own_webhook_id(
     assert again.headers["webhook-id"] == uuid, "the requeued request itself"
 
 
-def test_a_callback_whose_request_cannot_be_read_is_settled_not_retried(
+def test_callbacks_waiting_for_a_busy_host_are_taken_once(
+    store: Store, config: WorkerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy host's backlog is neither taken again and again nor ahead of other callbacks."""
+    takes: list[str] = []
+    take = Store.take_callback
+
+    def counted(self: Store, uuid: str, lease: float) -> Any:
+        takes.append(uuid)
+        return take(self, uuid, lease)
+
+    monkeypatch.setattr(Store, "take_callback", counted)
+    with Receiver() as slow, Receiver("127.0.0.2") as fast, Worker(config):
+        to_slow = {"url": f"{fast.url}/ok", "callback": f"{slow.url}/slow"}
+        backlog = [enqueue(store, **to_slow) for _ in range(30)]
+        assert all(done(store, uuid) is Status.SUCCESS for uuid in backlog)
+        slow.wait_for("/slow", n=2)
+        uuid = enqueue(store, url=f"{fast.url}/ok", callback=f"{fast.url}/ok?cb")
+        assert done(store, uuid) is Status.SUCCESS
+        finished = time.monotonic()
+        assert callback_result(store, uuid)["code"] == 204
+        assert time.monotonic() - finished < 2, "the other host's callback waited behind"
+        time.sleep(3)  # a window in which a backlog taken again and again would show
+        assert len(takes) <= 31 + 2, f"{len(takes)} takes of 31 callbacks"
+        assert len(slow.to("/slow")) == 2
+
+
+def test_ports_of_one_host_share_its_bound(store: Store, config: WorkerConfig) -> None:
+    with Receiver() as one, Receiver() as other, Worker(config):
+        for receiver in (one, other, one, other):
+            enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/slow")
+        deadline = time.monotonic() + 5
+        while len(one.to("/slow")) + len(other.to("/slow")) < 2:
+            assert time.monotonic() < deadline, "no callback came"
+            time.sleep(0.02)
+        time.sleep(1.5)  # a window in which a third callback to the host would show
+        assert len(one.to("/slow")) + len(other.to("/slow")) == 2
+
+
+def test_a_callback_held_longer_than_the_lease_is_sent_once(
     store: Store, receiver: Receiver, config: WorkerConfig
 ) -> None:
-    """A stored response no version of htq can read (written by hand, or by another htq) ends
-    its callback with an error once: not a lease that runs out and comes back for ever."""
-    uuid = enqueue(store, url="http://127.0.0.1:9/", callback=f"{receiver.url}/ok")
+    uuid = enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/late")
+    with Worker(replace(config, lease=1.0)):
+        assert callback_result(store, uuid, timeout=15)["code"] == 204
+    assert len(receiver.to("/late")) == 1, "sent again while its first POST was answered"
+
+
+def stored_result(store: Store, uuid: str, timeout: float = 5.0) -> dict[str, Any]:
+    """`callback_result` as stored, for a request the API cannot render."""
+    deadline = time.monotonic() + timeout
+    while (result := store.redis.hget(store.keys.request(uuid), "callback_result")) is None:
+        assert time.monotonic() < deadline, f"no callback result for {uuid} in {timeout} s"
+        time.sleep(0.02)
+    outcome = json.loads(result)
+    assert isinstance(outcome, dict)
+    return outcome
+
+
+@pytest.mark.parametrize("request_field", ["{not json", '{"callback": "x", "retry_on": 5}'])
+def test_a_callback_htq_cannot_read_is_settled_with_an_error(
+    store: Store, receiver: Receiver, config: WorkerConfig, request_field: str
+) -> None:
+    """Written by another htq, say: settled once, not taken again every lease."""
+    uuid = enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/ok?cb")
     assert store.wait_for_work(1) == uuid
     claim = store.claim(uuid, "w", 30)
     assert claim is not None and store.complete(claim, answer(uuid))
-    store.redis.hset(store.keys.request(uuid), "response", b"\xff not JSON")
-    with Worker(replace(config, lease=1.0)):
-        result = callback_result(store, uuid)
-        assert result["attempts"] == 0 and "could not be read" in result["error"], result
-    assert store.redis.llen(store.keys.callbacks) == 0, "not listed again"
-    assert store.redis.zcard(store.keys.callback_leases) == 0, "not held"
-    assert receiver.arrivals == []
+    store.redis.hset(store.keys.request(uuid), "request", request_field)
+    with Worker(config):
+        result = stored_result(store, uuid)
+    assert result["error"].startswith("htq could not read the stored request")
+    assert receiver.to("/ok") == [] and store.redis.zcard(store.keys.callback_leases) == 0
 
 
-def test_a_short_lease_is_renewed_while_a_slow_receiver_holds_the_callback(
-    store: Store, receiver: Receiver, config: WorkerConfig
+def test_a_sender_thread_that_cannot_start_loses_nothing(
+    store: Store, receiver: Receiver, config: WorkerConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The heartbeat renews callbacks' leases as it does requests': with a lease of 1 s, a
-    callback a receiver holds is tried again only after its try's deadline (10 s), never sent
-    again meanwhile because its lease ran out."""
-    enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/hold-first")
-    with Worker(replace(config, lease=1.0)):
-        first, second = receiver.wait_for("/hold-first", n=2, timeout=20)
-    assert second.time - first.time >= callbacks.TRY_TIMEOUT - 0.5, "sent again while held"
+    failed: list[str] = []
+
+    class FailingOnce(threading.Thread):
+        def start(self) -> None:
+            if self.name.startswith("htq-callbacks-") and not failed:
+                failed.append(self.name)
+                raise RuntimeError("can't start new thread")
+            super().start()
+
+    worker = Worker(config)
+    monkeypatch.setattr(callbacks.threading, "Thread", FailingOnce)
+    uuid = enqueue(store, url=f"{receiver.url}/ok", callback=f"{receiver.url}/ok?cb")
+    with worker:
+        assert callback_result(store, uuid)["code"] == 204
+        assert failed, "the first sender did not start"
+        sent = worker.callbacks
+        deadline = time.monotonic() + 5
+        while sent._held or sent._busy:  # settled just after its result was stored
+            assert time.monotonic() < deadline, "still counted as held"
+            time.sleep(0.02)
+    assert sent._free._value == callbacks.THREADS, "a sender slot given back twice"
+    assert len([a for a in receiver.to("/ok") if a.method == "POST"]) == 1

@@ -4,6 +4,7 @@ back now or later, and the reaper's rescue of lost and stuck callbacks."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from htq.models import Status, now_ms
 from htq.store import CallbackJob, Store
@@ -42,11 +43,19 @@ def result_of(store: Store, uuid: str) -> object:
     return (store.get(uuid) or {}).get("callback_result")
 
 
-def test_a_taken_callback_is_leased_with_what_it_sends(store: Store) -> None:
+def finished_with(store: Store, response: dict[str, Any]) -> str:
+    uuid = enqueue(store, url=URL, callback=CALLBACK)
+    assert store.wait_for_work(1) == uuid
+    claim = store.claim(uuid, "w", 30)
+    assert claim is not None and store.complete(claim, {**response, "uuid": uuid})
+    return uuid
+
+
+def test_a_taken_callback_is_leased_with_what_picks_its_url(store: Store) -> None:
     uuid = finished(store)
     job = taken(store, uuid, lease=30)
-    assert job.status is Status.SUCCESS and job.delivery["callback"] == CALLBACK
-    assert json.loads(job.response)["code"] == 200 and job.attempts == 1
+    assert job.status == Status.SUCCESS and json.loads(job.request)["callback"] == CALLBACK
+    assert json.loads(job.summary)["code"] == 200 and job.attempts == 1
     deadline = lease_of(store, uuid)
     assert deadline is not None and 0 < deadline - now_ms() <= 30_000
     assert store.redis.llen(store.keys.callbacks_taking) == 0, "out of `taking` once leased"
@@ -84,6 +93,27 @@ def test_a_requeued_or_expired_request_has_nothing_to_send(store: Store) -> None
     store.redis.delete(store.keys.request(gone))
     assert store.wait_for_callback(1) == gone and store.take_callback(gone, 30) is None
     assert not store.redis.exists(store.keys.request(gone)), "not made again by the take"
+
+
+def test_the_response_is_read_only_by_the_sender_and_only_while_held(store: Store) -> None:
+    """A take reads a few hundred bytes whatever the response's size; the body is read when
+    the callback is sent, by its holder only."""
+    big = {**answer(""), "data": "x" * 500_000}
+    uuid = finished_with(store, big)
+    job = taken(store, uuid)
+    assert len(job.request) + len(job.summary) < 1000
+    sent = store.callback_response(job)
+    assert sent is not None and json.loads(sent)["data"] == big["data"]
+    assert store.put_back_callback(job)
+    assert store.callback_response(job) is None, "no longer held"
+
+
+def test_a_stored_request_htq_cannot_read_is_still_taken(store: Store) -> None:
+    """Written by another htq, say: the take leases it, so the worker can settle it."""
+    uuid = finished(store)
+    store.redis.hset(store.keys.request(uuid), "request", "{not json")
+    job = taken(store, uuid)
+    assert job.request == "{not json" and lease_of(store, uuid) is not None
 
 
 def test_renewing_extends_only_held_leases(store: Store) -> None:
@@ -125,9 +155,12 @@ def test_the_reaper_puts_back_a_lost_workers_callbacks(store: Store) -> None:
     lost, held = finished(store), finished(store)
     old = taken(store, lost, lease=0.001)
     taken(store, held, lease=60)
+    waiting = finished(store)
     assert store.run(store.ops.reap_callbacks(now_ms() + 10, 100)) == (1, 0)
-    assert listed(store) == [lost] and lease_of(store, held) is not None
+    assert listed(store) == [lost, waiting], "at the end of the line: the waiting go first"
+    assert lease_of(store, held) is not None
     assert not store.called_back(old, {"url": CALLBACK}), "the lost holder is fenced"
+    assert taken(store, waiting).uuid == waiting
     assert taken(store, lost).token != old.token
 
 
@@ -152,7 +185,8 @@ def test_every_callback_script_touches_one_hash_tag(store: Store) -> None:
     ops = store.ops
     operations = [
         ops.take_callback(uuid, 30),
-        ops.renew_callbacks([job], 30),
+        ops.renew_callbacks([job, job], 30),
+        ops.callback_response(job),
         ops.called_back(job, None),
         ops.put_back_callback(job, None),
         ops.put_back_callback(job, now_ms()),
@@ -161,8 +195,7 @@ def test_every_callback_script_touches_one_hash_tag(store: Store) -> None:
     tag = f"{{{store.config.prefix}}}:"
     for operation in operations:
         for command in operation.commands:
-            assert command[0] == "EVALSHA"
-            keys = command[3 : 3 + int(command[2])]
+            keys = command[3 : 3 + int(command[2])] if command[0] == "EVALSHA" else command[1:2]
             assert keys and all(str(key).startswith(tag) for key in keys), command
 
 

@@ -322,9 +322,9 @@ def test_complete_lists_callbacks_and_called_back_keeps_the_outcome(store: Store
         assert held is not None and store.complete(held, answer(each))
     assert store.wait_for_callback(1) == uuid and store.wait_for_callback(0.1) is None
     job = store.take_callback(uuid, 30)
-    assert job is not None and job.status is Status.SUCCESS
-    assert job.delivery["callback"] == "http://127.0.0.1:1/cb"
-    assert json.loads(job.response)["code"] == 200
+    assert job is not None and job.status == Status.SUCCESS
+    assert json.loads(job.request)["callback"] == "http://127.0.0.1:1/cb"
+    assert json.loads(job.summary)["code"] == 200
     assert store.called_back(job, {"url": "u", "attempts": 1, "code": 200})
     assert (store.get(uuid) or {})["callback_result"]["code"] == 200
     unknown = replace(job, uuid="00000000-0000-4000-8000-000000000000")

@@ -31,7 +31,7 @@ from htq.store._scripts import (
     REAP_CALLBACKS,
     RELEASE,
     RENEW,
-    RENEW_CALLBACK,
+    RENEW_CALLBACKS,
     REQUEUE,
     REQUEUE_EXPIRED,
     RESCUE_CLAIMING,
@@ -255,13 +255,24 @@ class Operations:
         return Operation((command,), lambda r: _callback_job(uuid, r[0]))
 
     def renew_callbacks(self, jobs: Sequence[CallbackJob], lease: float) -> Operation[list[bool]]:
-        """Extend the leases of held callbacks; False for each no longer held."""
+        """Extend the leases of held callbacks (one script for all); False for each no longer
+        held."""
+        if not jobs:
+            return Operation((), lambda r: [])
         deadline = now_ms() + int(lease * 1000)
-        commands = tuple(
-            RENEW_CALLBACK.command(self._callback_keys(job.uuid), [job.uuid, job.token, deadline])
-            for job in jobs
+        keys = [self.keys.callback_leases, *(self.keys.request(job.uuid) for job in jobs)]
+        args = [deadline, *(part for job in jobs for part in (job.uuid, job.token))]
+        command = RENEW_CALLBACKS.command(keys, args)
+        return Operation((command,), lambda r: [bool(reply) for reply in r[0]])
+
+    def callback_response(self, job: CallbackJob) -> Operation[bytes | None]:
+        """The stored response a held callback sends; None if no longer held (or gone)."""
+        req = self.keys.request(job.uuid)
+        commands = (
+            ("HMGET", req, "callback_token", "response"),
+            ("ZSCORE", self.keys.callback_leases, job.uuid),
         )
-        return Operation(commands, lambda r: [bool(reply) for reply in r])
+        return Operation(commands, lambda r: _held_response(job, r))
 
     def called_back(self, job: CallbackJob, result: dict[str, Any] | None) -> Operation[bool]:
         """Settle a held callback, keeping `result` (None: there was nothing to send)."""
@@ -424,13 +435,19 @@ def _stats(replies: list[Any]) -> dict[str, Any]:
 
 
 def _callback_job(uuid: str, reply: Any) -> CallbackJob | None:
-    """The CallbackJob a TAKE_CALLBACK script's reply describes; None if nothing to send."""
+    """The CallbackJob a TAKE_CALLBACK script's reply describes; None if nothing to send.
+    Nothing is decoded here: the worker settles one it cannot read (see `CallbackJob`)."""
     if not reply:
         return None
-    token, status, small, response, attempts = reply
-    return CallbackJob(
-        uuid, text(token), _status(status), json.loads(small or "{}"), response, int(attempts or 0)
-    )
+    token, status, small, summary, attempts = reply
+    status, small, summary = ((v or b"").decode(errors="replace") for v in (status, small, summary))
+    return CallbackJob(uuid, text(token), status, small, summary, int(attempts or 0))
+
+
+def _held_response(job: CallbackJob, replies: list[Any]) -> bytes | None:
+    (token, response), lease = replies
+    held = token is not None and text(token) == job.token and lease is not None
+    return response if held else None
 
 
 def _claimed(uuid: str, reply: Any) -> Claim | None:

@@ -385,27 +385,36 @@ end
 """
 
 # A uuid a worker moved from `callbacks` into `taking` (BLMOVE), leased to it until ARGV[2] (ms)
-# with a new token: what the callback sends. False if the reaper's rescue moved it back
-# meanwhile, or if there is nothing to send (the request expired, or was queued again: its next
-# end calls back again).
+# with a new token, and what picks the URL to call (never the response: the sender reads it
+# when it sends). False if the reaper's rescue moved it back meanwhile, or if there is nothing
+# to send (the request expired, or was queued again: its next end calls back again).
 _TAKE_CALLBACK = """
 local req, taking, leases = KEYS[1], KEYS[2], KEYS[3]
 local uuid, deadline = ARGV[1], ARGV[2]
 if redis.call('LREM', taking, 1, uuid) == 0 then return false end
-local stored = redis.call('HMGET', req, 'status', 'request', 'response', 'attempts')
-if not stored[3] then return false end
+if redis.call('HEXISTS', req, 'response') == 0 then return false end
+local stored = redis.call('HMGET', req, 'status', 'request', 'summary', 'attempts')
 local token = redis.call('HINCRBY', req, 'callback_token', 1)
 redis.call('ZADD', leases, deadline, uuid)
 return {token, stored[1], stored[2], stored[3], stored[4]}
 """
 
-_RENEW_CALLBACK = (
+# Leases of held callbacks (KEYS[2..]: their requests; ARGV: the deadline, then uuid and token
+# of each) extended to ARGV[1]; 1 for each still held, 0 for the others.
+_RENEW_CALLBACKS = (
     _CALLBACK_HELD
     + """
-local req, leases, uuid, token = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-if not held(req, leases, uuid, token) then return 0 end
-redis.call('ZADD', leases, 'XX', ARGV[3], uuid)
-return 1
+local leases, deadline, renewed = KEYS[1], ARGV[1], {}
+for i = 2, #KEYS do
+  local uuid, token = ARGV[2 * i - 2], ARGV[2 * i - 1]
+  if held(KEYS[i], leases, uuid, token) then
+    redis.call('ZADD', leases, 'XX', deadline, uuid)
+    renewed[#renewed + 1] = 1
+  else
+    renewed[#renewed + 1] = 0
+  end
+end
+return renewed
 """
 )
 
@@ -450,15 +459,15 @@ return 1
 )
 
 # The reaper's look at callbacks: leases that ran out by ARGV[1] (a worker lost, or a wait for
-# a busy host over) go back into `callbacks`, at the end of the line; uuids stuck in `taking`
-# (a worker died between BLMOVE and TAKE_CALLBACK) go back when two looks, one period apart,
-# both see them.
+# a busy host over) go back into `callbacks` at the end of the line (where new ones enter), so
+# a busy host's backlog never jumps ahead of others; uuids stuck in `taking` (a worker died
+# between BLMOVE and TAKE_CALLBACK) go back, taken next, when two looks one period apart see them.
 _REAP_CALLBACKS = """
 local list, leases, taking, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local expired = redis.call('ZRANGE', leases, '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, uuid in ipairs(expired) do
   redis.call('ZREM', leases, uuid)
-  redis.call('LPUSH', list, uuid)  -- the end of the line: a busy host's waits never jump it
+  redis.call('LPUSH', list, uuid)
 end
 local before, looked = {}, redis.call('SMEMBERS', seen)
 for _, uuid in ipairs(looked) do before[uuid] = true end
@@ -545,7 +554,7 @@ RESCUE_CLAIMING = Script("rescue_claiming", _RESCUE_CLAIMING)
 PURGE = Script("purge", _PURGE)
 PROMOTE = Script("promote", _PROMOTE)
 TAKE_CALLBACK = Script("take_callback", _TAKE_CALLBACK)
-RENEW_CALLBACK = Script("renew_callback", _RENEW_CALLBACK)
+RENEW_CALLBACKS = Script("renew_callbacks", _RENEW_CALLBACKS)
 CALLED_BACK = Script("called_back", _CALLED_BACK)
 PUT_BACK_CALLBACK = Script("put_back_callback", _PUT_BACK_CALLBACK)
 REAP_CALLBACKS = Script("reap_callbacks", _REAP_CALLBACKS)

@@ -151,6 +151,17 @@ class Store:
     def renew_callbacks(self, jobs: Sequence[CallbackJob], lease: float) -> list[bool]:
         return self.run(self.ops.renew_callbacks(jobs, lease)) if jobs else []
 
+    def renew_all(
+        self, claims: Sequence[Claim], jobs: Sequence[CallbackJob], lease: float
+    ) -> tuple[list[bool], list[bool]]:
+        """`renew` and `renew_callbacks` in one round trip (a worker's heartbeat)."""
+        ops = [self.ops.renew(claims, lease), self.ops.renew_callbacks(jobs, lease)]
+        renewed, called = self.run(together(ops))
+        return renewed, called
+
+    def callback_response(self, job: CallbackJob) -> bytes | None:
+        return self.run(self.ops.callback_response(job))
+
     def called_back(self, job: CallbackJob, result: dict[str, Any] | None) -> bool:
         return self.run(self.ops.called_back(job, result))
 

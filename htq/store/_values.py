@@ -33,13 +33,14 @@ class Claim:
 @dataclass(frozen=True, slots=True)
 class CallbackJob:
     """A finished request's callback a worker holds (leased): it may settle it only while
-    `token` is current. `attempts` tells one end of the request from another (a requeue)."""
+    `token` is current. `attempts` tells one end of the request from another (a requeue).
+    Fields are as stored, undecoded: one written by another htq is settled, not retried."""
 
     uuid: str
     token: str
-    status: Status | None
-    delivery: dict[str, Any]  # the request's stored description: `callback`, `retry_on`...
-    response: bytes  # the stored response, JSON
+    status: str  # as stored (the response is read when it is sent: `Store.callback_response`)
+    request: str  # the request's stored description (JSON): `callback`, `retry_on`...
+    summary: str  # the response's summary (JSON): its `code`, if it got one
     attempts: int
 
 

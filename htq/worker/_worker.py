@@ -185,16 +185,22 @@ class Worker:
                 log.exception("Unexpected error in %s; going on", threading.current_thread().name)
 
     def _heartbeat(self) -> None:
-        """Renew the leases of every held request and callback; notice the requests no longer
-        held."""
-        self.callbacks.renew()
+        """Renew the leases of every held request and callback, in one round trip; notice the
+        ones no longer held."""
         held = [(sender, claim) for sender in self.senders if (claim := sender.in_flight.claim)]
-        if not held:
+        jobs = self.callbacks.held()
+        if not held and not jobs:
             return
-        renewed = self.health.attempt(self.store.renew, [c for _, c in held], self.config.lease)
-        for (sender, claim), ok in zip(held, renewed or (), strict=False):
+        claims = [claim for _, claim in held]
+        renewed = self.health.attempt(self.store.renew_all, claims, jobs, self.config.lease)
+        if renewed is None:
+            return
+        for (sender, claim), ok in zip(held, renewed[0], strict=True):
             if not ok:
                 self._not_held(sender, claim)
+        for job, ok in zip(jobs, renewed[1], strict=True):
+            if not ok:
+                self.callbacks.not_held(job)
 
     def _not_held(self, sender: Sender, claim: Claim) -> None:
         # A cancel whose pub/sub message was missed looks like this too; it gets the DELETE.

@@ -1,6 +1,6 @@
 """A callback receiver on loopback, run in a thread, hostile on demand; it records each POST.
 
-    with Receiver() as receiver:        # each Receiver is its own host:port
+    with Receiver() as receiver:        # each Receiver is its own port (on 127.0.0.1 unless told)
         receiver.url                    # "http://127.0.0.1:<port>"
         receiver.wait_for(path, n=1, timeout=5)     # the first n requests to `path`
 
@@ -8,6 +8,7 @@ Endpoints (any method):
     /ok          204 at once
     /slow        nothing until the client goes away (then recorded in `.gone`)
     /hold-first  the first request as /slow, every later one as /ok
+    /late        204 after LATE seconds
     /endless     200 and a body that never ends (chunked, 64 KiB at a time; STREAM_LIMIT at most)
     /bomb        200, `Content-Encoding: gzip`: BOMB_BYTES of zeros compressed to a few hundred KiB
     /trickle     a status line, then one byte of a header every 0.2 s, until the client goes
@@ -27,6 +28,7 @@ from typing import Any
 
 STREAM_LIMIT = 128 * 1024 * 1024  # what /endless sends at most (so a broken client still ends)
 BOMB_BYTES = 128 * 1024 * 1024
+LATE = 2.5  # seconds /late takes to answer
 _CHUNK = bytes(64 * 1024)
 
 
@@ -50,13 +52,13 @@ class Arrival:
 class Receiver:
     """A threaded HTTP/1.1 server on 127.0.0.1 that records every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.arrivals: list[Arrival] = []
         self.gone: list[str] = []  # paths of held requests whose client went away
         self.in_flight: dict[str, int] = {}  # requests being answered, by path
         self.most_in_flight: dict[str, int] = {}
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
@@ -64,7 +66,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Receiver:
         self._thread.start()
@@ -143,6 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path == "/slow" or (path == "/hold-first" and before == 0):
                 gone = self._wait_until_gone()
+            elif path == "/late":
+                time.sleep(LATE)  # the receiver's own pace, not a test waiting
+                self._answer(204)
             elif path == "/endless":
                 self._endless()
             elif path == "/bomb":
@@ -150,15 +156,18 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/trickle":
                 gone = self._trickle()
             else:
-                self.send_response(204 if path in ("/ok", "/hold-first") else 404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._answer(204 if path in ("/ok", "/hold-first") else 404)
         except OSError:
             self.close_connection = True
         finally:
             self.owner._left(path, gone=gone)
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+    def _answer(self, code: int) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _wait_until_gone(self, limit: float = 120.0) -> bool:
         """Say nothing until the client closes its end (True), or `limit` seconds pass."""
