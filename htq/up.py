@@ -120,6 +120,9 @@ def _alive(pid: int) -> bool:
 
 def _run(server: ServerConfig, worker: WorkerConfig) -> int:
     print("Starting htq REST server...", flush=True)
+    # Until the server's event loop takes over, a SIGTERM is a clean exit (the embedded Valkey
+    # and the worker's threads are stopped on the way out), not a kill.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if not server.max_connections:  # the worker in this process needs descriptors too
         threads = worker.threads + CALLBACK_THREADS
         spare = default_max_connections() - threads * _PER_THREAD - _WORKER_REDIS

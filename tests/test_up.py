@@ -177,6 +177,17 @@ def test_a_data_dir_that_cannot_be_made_is_one_clear_line(tmp_path: Path) -> Non
     )
 
 
+def test_valkey_refusing_to_start_is_one_line_saying_why(tmp_path: Path) -> None:
+    """A damaged append-only manifest: Valkey's own reason reaches the user, on one line."""
+    (tmp_path / "appendonlydir").mkdir()
+    (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_text("not a manifest\n")
+    result = htq("up", "--port", str(free_port()), "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    said = result.stderr.strip()
+    assert said.startswith(f"htq up: cannot start the embedded Valkey in {tmp_path}: ")
+    assert "\n" not in said and "Valkey said:" in said and "manifest" in said.lower()
+
+
 def test_ctrl_c_says_what_it_waits_for_and_a_second_hands_back_now(
     tmp_path: Path, target: Target
 ) -> None:

@@ -110,13 +110,15 @@ async def run_server(
         xheaders=config.xheaders,
         max_body_size=read_limit(config),
     )
-    server.add_sockets(sockets)
-    purging = start_purging(store)
-    announcing = await start_announcing(store, where)
     if stop is None:
+        # Before the first await: a SIGTERM while the server starts (announcing itself to a
+        # slow Redis, say) stops it cleanly, as one a minute later does.
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    server.add_sockets(sockets)
+    purging = start_purging(store)
+    announcing = await start_announcing(store, where)
     await stop.wait()
     purging.stop()
     announcing.stop()
